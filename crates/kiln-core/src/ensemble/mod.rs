@@ -1,0 +1,4 @@
+//! Ensemblers: combine member predictions.
+mod base;
+
+pub use base::{Ensembler, Predictions};

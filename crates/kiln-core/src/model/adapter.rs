@@ -1,0 +1,152 @@
+use super::{EvalStats, OptimizerConfig, StepStats, TrainableModel};
+use crate::{Error, Result};
+use burn::Tensor;
+use burn::module::Module;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::{Device, Int};
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use std::path::Path;
+
+/// What a plugin author implements on an ordinary Burn module: logits from images.
+pub trait Classifier: Module + 'static {
+    /// Logits `[batch, classes]` from images `[batch, channels, height, width]`.
+    fn forward(&self, images: Tensor<4>) -> Tensor<2>;
+}
+
+/// The generic adapter: a Burn classifier, its optimiser state and its device, exposed as
+/// a [`TrainableModel`]. Loss is cross-entropy on the logits.
+pub struct ClassifierAdapter<M: Classifier> {
+    // `None` only if a step panicked half-way; later calls then report an error.
+    model: Option<M>,
+    optim: ModuleOptimizer,
+    loss: CrossEntropyLoss,
+    device: Device,
+}
+
+impl<M: Classifier> ClassifierAdapter<M> {
+    /// Wraps `model` (already on `device`) with a fresh optimiser.
+    pub fn new(model: M, optimizer: &OptimizerConfig, device: &Device) -> Self {
+        ClassifierAdapter {
+            model: Some(model),
+            optim: optimizer.build(),
+            loss: CrossEntropyLossConfig::new().init(device),
+            device: device.clone(),
+        }
+    }
+
+    /// Wraps and boxes, ready to return from a [`super::ModelFactory`].
+    pub fn boxed(
+        model: M,
+        optimizer: &OptimizerConfig,
+        device: &Device,
+    ) -> Box<dyn TrainableModel> {
+        Box::new(Self::new(model, optimizer, device))
+    }
+
+    fn model(&self) -> Result<&M> {
+        self.model
+            .as_ref()
+            .ok_or_else(|| Error::Training("model state was lost by an earlier failed step".into()))
+    }
+
+    fn stats(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> (Tensor<1>, usize, usize) {
+        let n = labels.dims()[0];
+        let loss = self.loss.forward(logits.clone(), labels.clone());
+        let pred: Tensor<1, Int> = logits.argmax(1).reshape([n]);
+        let correct: i64 = pred.equal(labels).int().sum().into_scalar();
+        (loss, correct.max(0) as usize, n)
+    }
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    let v: f32 = t.into_scalar();
+    v as f64
+}
+
+impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
+    fn train_step(
+        &mut self,
+        images: Tensor<4>,
+        labels: Tensor<1, Int>,
+        lr: f64,
+    ) -> Result<StepStats> {
+        let model = self.model.take().ok_or_else(|| {
+            Error::Training("model state was lost by an earlier failed step".into())
+        })?;
+        let logits = model.forward(images);
+        let (loss, correct, count) = self.stats(logits, labels);
+        let loss_value = scalar(loss.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optim.step(lr, model, grads));
+        Ok(StepStats {
+            loss: loss_value,
+            correct,
+            count,
+        })
+    }
+
+    fn eval_batch(&self, images: Tensor<4>, labels: Tensor<1, Int>) -> Result<EvalStats> {
+        let model = self.model()?.valid();
+        let images = images.to_device(&self.device.clone().inner());
+        let labels = labels.to_device(&self.device.clone().inner());
+        let (loss, correct, count) = self.stats(model.forward(images), labels);
+        Ok(StepStats {
+            loss: scalar(loss),
+            correct,
+            count,
+        })
+    }
+
+    fn predict_proba(&self, images: Tensor<4>) -> Result<Tensor<2>> {
+        let model = self.model()?.valid();
+        let images = images.to_device(&self.device.clone().inner());
+        Ok(burn::tensor::activation::softmax(model.forward(images), 1))
+    }
+
+    fn num_params(&self) -> usize {
+        self.model.as_ref().map_or(0, |m| m.num_params())
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        let err = |message: String| Error::Checkpoint {
+            path: path.to_path_buf(),
+            message,
+        };
+        let tmp = path.with_extension("safetensors.partial");
+        let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
+        self.model()?
+            .valid()
+            .save_into(&mut store)
+            .map_err(|e| err(format!("cannot write: {e}")))?;
+        std::fs::rename(&tmp, path).map_err(|e| err(format!("cannot move into place: {e}")))
+    }
+
+    fn load(&mut self, path: &Path) -> Result<()> {
+        let err = |message: String| Error::Checkpoint {
+            path: path.to_path_buf(),
+            message,
+        };
+        if !path.is_file() {
+            return Err(err("no such file".into()));
+        }
+        let mut model = self.model()?.clone();
+        let mut store = SafetensorsStore::from_file(path);
+        let result = model
+            .load_from(&mut store)
+            .map_err(|e| err(format!("cannot read: {e}")))?;
+        if !result.errors.is_empty() || !result.missing.is_empty() {
+            return Err(err(format!(
+                "does not match this model: {} missing tensors, errors: {:?}",
+                result.missing.len(),
+                result.errors
+            )));
+        }
+        self.model = Some(model.fork(&self.device));
+        Ok(())
+    }
+}

@@ -1,0 +1,4 @@
+//! Pruners: stop unpromising trials early.
+mod base;
+
+pub use base::{PruneDecision, Pruner};

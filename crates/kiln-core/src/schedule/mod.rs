@@ -1,0 +1,4 @@
+//! Learning-rate schedulers.
+mod base;
+
+pub use base::{ScheduleContext, Scheduler};

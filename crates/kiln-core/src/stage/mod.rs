@@ -1,0 +1,4 @@
+//! Stages: steps of a pipeline.
+mod base;
+
+pub use base::{Stage, StageContext};

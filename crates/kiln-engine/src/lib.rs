@@ -1,0 +1,23 @@
+//! kiln-engine: runs kiln pipelines.
+//!
+//! - [`config`]: pipeline files (TOML) → a validated [`config::Pipeline`], errors with file,
+//!   line and key.
+//! - [`run`]: a run directory (`kiln.db`, `checkpoints/`, `summary.json`) and its stages in
+//!   order, each skipped if it already finished there.
+//! - [`tune`]: the study executor (a crossbeam worker pool, one trial per slot).
+//! - [`trainer`]: the training loop on Burn's autodiff device.
+//! - [`storage`]: the study database in Optuna's RDB schema.
+//! - [`show`]: what `kiln show` prints.
+
+pub mod config;
+pub mod device;
+mod error;
+pub mod progress;
+pub mod run;
+pub mod show;
+pub mod stages;
+pub mod storage;
+pub mod trainer;
+pub mod tune;
+
+pub use error::{EngineError, Result};

@@ -1,0 +1,163 @@
+use super::*;
+use kiln_core::{Direction, Distribution, ParamValue, Params, TrialState};
+use std::collections::BTreeMap;
+
+fn space() -> BTreeMap<String, Distribution> {
+    let mut d = BTreeMap::new();
+    d.insert(
+        "optimizer.lr".to_string(),
+        Distribution::Float {
+            low: 1e-4,
+            high: 1e-1,
+            log: true,
+            step: None,
+        },
+    );
+    d.insert(
+        "model.layers".to_string(),
+        Distribution::Int {
+            low: 1,
+            high: 4,
+            log: false,
+            step: 1,
+        },
+    );
+    d.insert(
+        "model.activation".to_string(),
+        Distribution::Categorical {
+            choices: vec![
+                ParamValue::Str("relu".into()),
+                ParamValue::Str("gelu".into()),
+            ],
+        },
+    );
+    d
+}
+
+fn params(lr: f64, layers: i64, act: &str) -> Params {
+    let mut p = Params::new();
+    p.insert("optimizer.lr".into(), ParamValue::Float(lr));
+    p.insert("model.layers".into(), ParamValue::Int(layers));
+    p.insert("model.activation".into(), ParamValue::Str(act.into()));
+    p
+}
+
+#[test]
+fn trials_round_trip_through_sqlite() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("kiln.db");
+    let s = Storage::open(&db).expect("open");
+    let study = s
+        .create_or_load_study("demo.tune", &[Direction::Maximize])
+        .expect("study");
+    let (a, n0) = s
+        .create_trial(
+            study,
+            TrialState::Running,
+            &params(0.01, 2, "gelu"),
+            &space(),
+        )
+        .expect("a");
+    let (b, n1) = s
+        .create_trial(
+            study,
+            TrialState::Running,
+            &params(0.001, 3, "relu"),
+            &space(),
+        )
+        .expect("b");
+    let (c, n2) = s
+        .create_trial(
+            study,
+            TrialState::Running,
+            &params(0.05, 1, "relu"),
+            &space(),
+        )
+        .expect("c");
+    assert_eq!((n0, n1, n2), (0, 1, 2));
+    s.report(a, 0, 0.5).expect("report");
+    s.report(a, 1, 0.75).expect("report");
+    s.report(b, 0, f64::NAN).expect("nan report");
+    s.set_trial_attr(
+        a,
+        "checkpoint",
+        &serde_json::json!("checkpoints/a.safetensors"),
+        true,
+    )
+    .expect("attr");
+    s.finish_trial(a, TrialState::Complete, Some(&[0.75]), None)
+        .expect("finish");
+    s.finish_trial(
+        b,
+        TrialState::Pruned,
+        Some(&[f64::NEG_INFINITY]),
+        Some("worse than median"),
+    )
+    .expect("prune");
+    s.finish_trial(c, TrialState::Fail, None, Some("diverged"))
+        .expect("fail");
+    drop(s);
+
+    let s = Storage::open(&db).expect("reopen");
+    let again = s
+        .create_or_load_study("demo.tune", &[Direction::Maximize])
+        .expect("same study");
+    assert_eq!(again, study);
+    assert!(
+        s.create_or_load_study("demo.tune", &[Direction::Minimize])
+            .is_err(),
+        "directions must match"
+    );
+    let trials = s.trials(study).expect("trials");
+    assert_eq!(trials.len(), 3);
+    assert_eq!(trials[0].params, params(0.01, 2, "gelu"));
+    assert_eq!(trials[0].values, Some(vec![0.75]));
+    assert_eq!(trials[0].intermediate.get(&1), Some(&0.75));
+    assert_eq!(
+        trials[0].attrs["checkpoint"],
+        serde_json::json!("checkpoints/a.safetensors")
+    );
+    assert_eq!(trials[1].state, TrialState::Pruned);
+    assert_eq!(trials[1].values, Some(vec![f64::NEG_INFINITY]));
+    assert!(trials[1].intermediate[&0].is_nan());
+    assert_eq!(trials[2].reason.as_deref(), Some("diverged"));
+    assert_eq!(trials[2].state, TrialState::Fail);
+    assert!(
+        s.finish_trial(a, TrialState::Complete, Some(&[f64::NAN]), None)
+            .is_err(),
+        "NaN values are refused"
+    );
+}
+
+#[test]
+fn interrupted_trials_are_failed_and_re_enqueued() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Storage::open(&dir.path().join("kiln.db")).expect("open");
+    let study = s
+        .create_or_load_study("x", &[Direction::Minimize])
+        .expect("study");
+    let p = params(0.02, 1, "relu");
+    s.create_trial(study, TrialState::Running, &p, &space())
+        .expect("trial");
+    assert_eq!(s.recover_interrupted(study).expect("recover"), 1);
+    let trials = s.trials(study).expect("trials");
+    assert_eq!(trials.len(), 2);
+    assert_eq!(trials[0].state, TrialState::Fail);
+    assert_eq!(trials[1].state, TrialState::Waiting);
+    assert_eq!(trials[1].params, p);
+    let claimed = s
+        .claim_waiting(study)
+        .expect("claim")
+        .expect("a waiting trial");
+    assert_eq!(s.trial_id(study, 1).expect("id"), claimed);
+    assert!(s.claim_waiting(study).expect("claim").is_none());
+}
+
+#[test]
+fn a_foreign_database_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("other.db");
+    std::fs::write(&db, b"this is not sqlite at all, just text").expect("write");
+    let err = Storage::open(&db).expect_err("not a database").to_string();
+    assert!(err.contains("other.db"), "{err}");
+}

@@ -1,0 +1,464 @@
+//! The `tune` stage: a study run by a pool of worker threads.
+//!
+//! Each worker claims a trial (a waiting one first, else a fresh one from the strategy),
+//! trains it, reports every epoch to the study and the pruner, and records the outcome.
+//! Claims happen under one lock and trial numbers are assigned in an immediate
+//! transaction, so workers never duplicate or lose a trial. A trial that returns an error
+//! or panics is recorded as failed with its reason; the study goes on.
+
+use crate::config::{StageSpec, describe};
+use crate::error::{EngineError, Result};
+use crate::run::{RunContext, study_name};
+use crate::storage::{StudyId, TrialId};
+use crate::trainer::{self, Control, TrainRequest};
+use kiln_core::{
+    Distribution, Error, FrozenTrial, Params, PruneDecision, Pruner, SearchSpace, SearchStrategy,
+    StudyView, TrialState,
+};
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::time::Instant;
+
+const STATE_KEY: &str = "kiln:search_state";
+
+struct Shared {
+    strategy: Box<dyn SearchStrategy>,
+    in_flight: usize,
+    stop: bool,
+    error: Option<EngineError>,
+}
+
+struct Job {
+    id: TrialId,
+    number: u64,
+    params: Params,
+    epochs: usize,
+}
+
+enum Outcome {
+    Complete {
+        value: f64,
+        attrs: serde_json::Value,
+    },
+    Pruned {
+        value: Option<f64>,
+        reason: String,
+        attrs: serde_json::Value,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+fn counts_as_done(t: &FrozenTrial) -> bool {
+    t.state.is_finished() && !t.attrs.contains_key("system:kiln:interrupted")
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Runs a tune stage; returns its output (best trial, counts).
+pub fn run(ctx: &RunContext, index: usize, stage: &StageSpec) -> Result<serde_json::Value> {
+    let StageSpec::Tune {
+        name,
+        config,
+        space,
+        search,
+        pruner,
+        key,
+    } = stage
+    else {
+        return Err(EngineError::Core(Error::config(
+            "stages",
+            "not a tune stage",
+        )));
+    };
+    let objective = ctx.pipeline.trainer.objective;
+    let storage = &ctx.storage;
+    let study = storage.create_or_load_study(
+        &study_name(&ctx.pipeline.name, name),
+        &[objective.direction()],
+    )?;
+    let recovered = storage.recover_interrupted(study)?;
+    if recovered > 0 {
+        ctx.progress.line(&format!(
+            "[{name}] {recovered} trial(s) interrupted by an earlier stop: re-enqueued"
+        ));
+    }
+    let stage_seed = ctx.seed(&[index as u64]);
+    let mut strategy = ctx
+        .registry
+        .build_search(search, &ctx.build_ctx(&format!("{key}.search"), stage_seed))?;
+    if let Some(state) = storage.study_attr(study, STATE_KEY)? {
+        strategy.load_state(&state)?;
+    }
+    let pruner = pruner
+        .as_ref()
+        .map(|p| {
+            ctx.registry
+                .build_pruner(p, &ctx.build_ctx(&format!("{key}.pruner"), stage_seed))
+        })
+        .transpose()?;
+    let epochs = config.epochs.unwrap_or(ctx.pipeline.trainer.epochs);
+    let workers = config.workers.unwrap_or(ctx.pipeline.workers).max(1);
+    let before = storage
+        .trials(study)?
+        .iter()
+        .filter(|t| counts_as_done(t))
+        .count();
+    ctx.progress.line(&format!(
+        "[{name}] study `{}`: {} of {} trials done; {} worker(s), {epochs} epoch(s) per trial, objective {}",
+        study_name(&ctx.pipeline.name, name),
+        before,
+        config.trials,
+        workers,
+        objective.name()
+    ));
+    let shared = Mutex::new(Shared {
+        strategy,
+        in_flight: 0,
+        stop: false,
+        error: None,
+    });
+    let worker = |_: usize| {
+        loop {
+            let job = match claim(ctx, study, space, config.trials, epochs, &shared) {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(e) => {
+                    let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    sh.stop = true;
+                    sh.error.get_or_insert(e);
+                    break;
+                }
+            };
+            let started = Instant::now();
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                run_trial(ctx, index, name, study, &job, pruner.as_deref())
+            }))
+            .unwrap_or_else(|p| {
+                Ok(Outcome::Failed {
+                    reason: format!("panicked: {}", panic_message(p.as_ref())),
+                })
+            })
+            .unwrap_or_else(|e| Outcome::Failed {
+                reason: e.to_string(),
+            });
+            if let Err(e) = record(ctx, name, study, &job, outcome, started, &shared) {
+                let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
+                sh.stop = true;
+                sh.error.get_or_insert(e);
+                break;
+            }
+        }
+    };
+    crossbeam::scope(|s| {
+        for w in 0..workers {
+            let worker = &worker;
+            s.spawn(move |_| worker(w));
+        }
+    })
+    .map_err(|_| {
+        EngineError::Core(Error::Training(
+            "a worker thread panicked outside a trial".into(),
+        ))
+    })?;
+    let sh = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = sh.error {
+        return Err(e);
+    }
+    summarize(ctx, name, study)
+}
+
+fn claim(
+    ctx: &RunContext,
+    study: StudyId,
+    space: &SearchSpace,
+    target: usize,
+    epochs: usize,
+    shared: &Mutex<Shared>,
+) -> Result<Option<Job>> {
+    let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
+    if sh.stop {
+        return Ok(None);
+    }
+    let storage = &ctx.storage;
+    let trials = storage.trials(study)?;
+    let done = trials.iter().filter(|t| counts_as_done(t)).count();
+    if done + sh.in_flight >= target {
+        return Ok(None);
+    }
+    if let Some(id) = storage.claim_waiting(study)? {
+        let all = storage.trials(study)?;
+        let t = all
+            .iter()
+            .find(|t| storage.trial_id(study, t.number).ok() == Some(id))
+            .ok_or_else(|| {
+                EngineError::Core(Error::Training(format!("claimed trial {id} vanished")))
+            })?;
+        let budget = t
+            .attrs
+            .get("system:kiln:epochs")
+            .and_then(serde_json::Value::as_u64)
+            .map(|e| e as usize);
+        sh.in_flight += 1;
+        return Ok(Some(Job {
+            id,
+            number: t.number,
+            params: t.params.clone(),
+            epochs: budget.unwrap_or(epochs),
+        }));
+    }
+    let number = trials.len() as u64;
+    let view = StudyView {
+        directions: &[ctx.pipeline.trainer.objective.direction()],
+        trials: &trials,
+    };
+    let suggestion = match sh.strategy.ask(space, &view, number) {
+        Ok(s) => s,
+        Err(Error::Exhausted(why)) => {
+            ctx.progress.line(&format!("search finished early: {why}"));
+            sh.stop = true;
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    space.check(&suggestion.params).map_err(|e| {
+        EngineError::Core(Error::Plugin {
+            family: kiln_core::Family::Search,
+            name: "strategy".into(),
+            message: format!("suggested parameters outside the space: {e}"),
+        })
+    })?;
+    let distributions: BTreeMap<String, Distribution> = suggestion
+        .params
+        .keys()
+        .filter_map(|k| space.get(k).map(|p| (k.clone(), p.distribution.clone())))
+        .collect();
+    let (id, number) = storage.create_trial(
+        study,
+        TrialState::Running,
+        &suggestion.params,
+        &distributions,
+    )?;
+    let epochs = suggestion.epochs.unwrap_or(epochs);
+    if suggestion.epochs.is_some() {
+        storage.set_trial_attr(id, "kiln:epochs", &serde_json::json!(epochs), false)?;
+    }
+    storage.set_study_attr(study, STATE_KEY, &sh.strategy.save_state()?)?;
+    sh.in_flight += 1;
+    Ok(Some(Job {
+        id,
+        number,
+        params: suggestion.params,
+        epochs,
+    }))
+}
+
+fn run_trial(
+    ctx: &RunContext,
+    index: usize,
+    stage: &str,
+    study: StudyId,
+    job: &Job,
+    pruner: Option<&dyn Pruner>,
+) -> Result<Outcome> {
+    let recipe = ctx.pipeline.recipe(&job.params)?;
+    let seed = ctx.seed(&[index as u64, job.number]);
+    let mut model = ctx.build_model(&recipe, seed)?;
+    let mut scheduler = ctx
+        .registry
+        .build_scheduler(&recipe.scheduler, &ctx.build_ctx("scheduler", seed))?;
+    let checkpoint = ctx
+        .checkpoint_dir()?
+        .join(format!("{stage}-trial-{:04}.safetensors", job.number));
+    ctx.progress.line(&format!(
+        "[{stage}] trial #{} started: {}",
+        job.number,
+        describe(&job.params)
+    ));
+    let objective = recipe.trainer.objective;
+    let direction = objective.direction();
+    let mut running = FrozenTrial::running(job.number, job.params.clone());
+    let req = TrainRequest {
+        train: &ctx.splits.train,
+        valid: &ctx.splits.valid,
+        recipe: &recipe,
+        epochs: job.epochs,
+        seed,
+        augmenters: &ctx.augmenters,
+        checkpoint: Some(checkpoint.clone()),
+    };
+    let mut on_epoch = |r: &trainer::EpochReport| -> kiln_core::Result<Control> {
+        let value = r.value(objective);
+        let store = |e: EngineError| Error::Training(e.to_string());
+        ctx.storage
+            .report(job.id, r.epoch as u64, value)
+            .map_err(store)?;
+        running.intermediate.insert(r.epoch as u64, value);
+        ctx.progress.line(&format!(
+            "[{stage}]   #{} epoch {}/{}: loss {:.4}, val loss {:.4}, val acc {:.4} ({:.1}s)",
+            job.number,
+            r.epoch + 1,
+            job.epochs,
+            r.train_loss,
+            r.val_loss,
+            r.val_accuracy,
+            r.seconds
+        ));
+        let Some(pruner) = pruner else {
+            return Ok(Control::Continue);
+        };
+        let mut trials = ctx.storage.trials(study).map_err(store)?;
+        trials.retain(|t| t.number != job.number);
+        trials.push(running.clone());
+        let view = StudyView {
+            directions: &[direction],
+            trials: &trials,
+        };
+        Ok(match pruner.should_prune(&view, &running)? {
+            PruneDecision::Continue => Control::Continue,
+            PruneDecision::Prune(reason) => Control::Stop(reason),
+        })
+    };
+    let out = trainer::train(model.as_mut(), scheduler.as_mut(), &req, &mut on_epoch)?;
+    let best = &out.epochs[out.best_epoch.min(out.epochs.len().saturating_sub(1))];
+    let attrs = serde_json::json!({
+        "val_accuracy": best.val_accuracy,
+        "val_loss": best.val_loss,
+        "best_epoch": out.best_epoch,
+        "epochs_run": out.epochs.len(),
+        "num_params": out.num_params,
+        "checkpoint": checkpoint.strip_prefix(&ctx.run_dir).unwrap_or(&checkpoint),
+    });
+    Ok(match out.stopped {
+        Some(reason) => Outcome::Pruned {
+            value: running.last_intermediate().map(|(_, v)| v),
+            reason,
+            attrs,
+        },
+        None if out.best_value.is_finite() => Outcome::Complete {
+            value: out.best_value,
+            attrs,
+        },
+        None => Outcome::Failed {
+            reason: format!("objective is {} after training", out.best_value),
+        },
+    })
+}
+
+fn record(
+    ctx: &RunContext,
+    stage: &str,
+    study: StudyId,
+    job: &Job,
+    outcome: Outcome,
+    started: Instant,
+    shared: &Mutex<Shared>,
+) -> Result<()> {
+    let storage = &ctx.storage;
+    let secs = started.elapsed().as_secs_f64();
+    let set_attrs = |attrs: &serde_json::Value| -> Result<()> {
+        if let Some(map) = attrs.as_object() {
+            for (k, v) in map {
+                storage.set_trial_attr(job.id, k, v, true)?;
+            }
+        }
+        Ok(())
+    };
+    let line = match &outcome {
+        Outcome::Complete { value, attrs } => {
+            set_attrs(attrs)?;
+            storage.finish_trial(job.id, TrialState::Complete, Some(&[*value]), None)?;
+            format!("COMPLETE, value {value:.4}")
+        }
+        Outcome::Pruned {
+            value,
+            reason,
+            attrs,
+        } => {
+            set_attrs(attrs)?;
+            let values = value.filter(|v| !v.is_nan()).map(|v| vec![v]);
+            storage.finish_trial(job.id, TrialState::Pruned, values.as_deref(), Some(reason))?;
+            format!("PRUNED: {reason}")
+        }
+        Outcome::Failed { reason } => {
+            storage.finish_trial(job.id, TrialState::Fail, None, Some(reason))?;
+            format!("FAILED: {reason}")
+        }
+    };
+    let trials = storage.trials(study)?;
+    let finished = trials.iter().find(|t| t.number == job.number).cloned();
+    let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
+    sh.in_flight = sh.in_flight.saturating_sub(1);
+    if let Some(t) = finished {
+        sh.strategy.tell(&t)?;
+        storage.set_study_attr(study, STATE_KEY, &sh.strategy.save_state()?)?;
+    }
+    drop(sh);
+    let view = StudyView {
+        directions: &[ctx.pipeline.trainer.objective.direction()],
+        trials: &trials,
+    };
+    let best = view
+        .best()
+        .map(|b| format!("; best #{} {:.4}", b.number, b.value().unwrap_or(f64::NAN)))
+        .unwrap_or_default();
+    let done = trials.iter().filter(|t| counts_as_done(t)).count();
+    ctx.progress.line(&format!(
+        "[{stage}] trial #{} {line} ({secs:.1}s) — {done} done{best}",
+        job.number
+    ));
+    Ok(())
+}
+
+fn summarize(ctx: &RunContext, name: &str, study: StudyId) -> Result<serde_json::Value> {
+    let trials = ctx.storage.trials(study)?;
+    let direction = ctx.pipeline.trainer.objective.direction();
+    let view = StudyView {
+        directions: &[direction],
+        trials: &trials,
+    };
+    let count = |s: TrialState| {
+        trials
+            .iter()
+            .filter(|t| t.state == s && counts_as_done(t))
+            .count()
+    };
+    let best = view.best().map(|b| {
+        serde_json::json!({
+            "number": b.number,
+            "value": b.value(),
+            "params": b.params,
+            "checkpoint": b.attrs.get("checkpoint"),
+            "val_accuracy": b.attrs.get("val_accuracy"),
+            "val_loss": b.attrs.get("val_loss"),
+        })
+    });
+    if let Some(b) = view.best() {
+        ctx.progress.line(&format!(
+            "[{name}] best trial #{}: {} = {:.4} with {}",
+            b.number,
+            ctx.pipeline.trainer.objective.name(),
+            b.value().unwrap_or(f64::NAN),
+            describe(&b.params)
+        ));
+    }
+    Ok(serde_json::json!({
+        "kind": "tune",
+        "study": study_name(&ctx.pipeline.name, name),
+        "objective": ctx.pipeline.trainer.objective.name(),
+        "direction": direction,
+        "trials": trials.len(),
+        "complete": count(TrialState::Complete),
+        "pruned": count(TrialState::Pruned),
+        "failed": count(TrialState::Fail),
+        "best": best,
+    }))
+}

@@ -1,0 +1,29 @@
+//! kiln's built-in datasets.
+//!
+//! | dataset | kind | parameters | notes |
+//! |---|---|---|---|
+//! | MNIST IDX | `mnist` | `path`, `valid_fraction` (0.1), `limit` | reads `train-*`/`t10k-*` IDX files, gzip or raw; checks magic, dimensions and lengths |
+//! | generated glyphs | `glyphs` | `train` (3000), `valid` (600), `test` (1000), `size` (28), `noise` (0.15), `max_rotation` (25°) | 10 stroke glyphs under random rotation, shift, scale, thickness and noise; made offline, deterministic under the seed |
+
+pub mod glyphs;
+pub mod idx;
+pub mod mnist;
+
+use kiln_core::{Registrar, Result};
+
+/// Registers this crate's plugins.
+pub fn register(r: &mut Registrar<'_>) -> Result<()> {
+    r.dataset(
+        "mnist",
+        "MNIST-style IDX files (gzip or raw) from a folder",
+        |params, ctx| Ok(Box::new(mnist::MnistSource::from_params(params, ctx)?)),
+    )?;
+    r.dataset(
+        "glyphs",
+        "10 classes of generated glyphs under rotation, shift, scale and noise",
+        |params, ctx| Ok(Box::new(glyphs::GlyphSource::from_params(params, ctx)?)),
+    )?;
+    Ok(())
+}
+
+kiln_core::submit_plugin!(register);

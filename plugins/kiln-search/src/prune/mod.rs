@@ -1,0 +1,4 @@
+//! Pruners.
+mod median;
+
+pub use median::{MedianConfig, MedianPruner};

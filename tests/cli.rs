@@ -1,0 +1,386 @@
+//! End-to-end tests of the `kiln` binary on generated data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn kiln() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kiln"))
+}
+
+/// A small, fast pipeline: an MLP on 16×16 glyphs.
+fn pipeline(trials: usize, workers: usize, search: &str) -> String {
+    format!(
+        r#"
+name = "e2e"
+seed = 11
+workers = {workers}
+
+[dataset]
+kind = "glyphs"
+train = 400
+valid = 100
+test = 100
+size = 16
+
+[model]
+kind = "mlp"
+layers = 1
+width = 32
+
+[optimizer]
+kind = "adam"
+lr = 3e-3
+
+[trainer]
+batch_size = 32
+epochs = 2
+
+[[stages]]
+kind = "tune"
+trials = {trials}
+search = {search}
+pruner = {{ kind = "median", n_startup_trials = 2 }}
+
+[stages.space]
+"optimizer.lr" = {{ type = "float", low = 1e-3, high = 3e-2, log = true }}
+"model.width" = {{ type = "int", low = 16, high = 64, step = 16 }}
+"model.activation" = {{ type = "categorical", choices = ["relu", "gelu"] }}
+
+[[stages]]
+kind = "train"
+from = "tune"
+epochs = 3
+
+[[stages]]
+kind = "evaluate"
+"#
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write pipeline");
+    p
+}
+
+fn run(pipeline: &Path, run_dir: &Path, extra: &[&str]) -> Output {
+    kiln()
+        .arg("run")
+        .arg(pipeline)
+        .arg("--run-dir")
+        .arg(run_dir)
+        .args(extra)
+        .output()
+        .expect("run kiln")
+}
+
+fn show(run_dir: &Path) -> serde_json::Value {
+    let out = kiln()
+        .arg("show")
+        .arg(run_dir)
+        .arg("--json")
+        .output()
+        .expect("show");
+    assert!(
+        out.status.success(),
+        "show failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("show --json prints JSON")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn plugins_lists_every_built_in_family() {
+    let out = kiln().arg("plugins").output().expect("plugins");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "mnist",
+        "glyphs",
+        "mlp",
+        "cnn",
+        "random",
+        "grid",
+        "median",
+        "constant",
+        "step",
+        "hflip",
+        "soft_vote",
+    ] {
+        assert!(text.contains(name), "`{name}` missing from:\n{text}");
+    }
+}
+
+#[test]
+fn pipeline_runs_end_to_end_and_resumes_without_rerunning() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        &pipeline(4, 2, "{ kind = \"random\" }"),
+    );
+    let run_dir = dir.path().join("run");
+    let out = run(&p, &run_dir, &["--quiet"]);
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("summary.json")).expect("summary"),
+    )
+    .expect("json");
+    let train = &summary["stages"]["train"];
+    let history = train["history"].as_array().expect("history");
+    assert_eq!(history.len(), 3);
+    let loss = |i: usize| history[i]["train_loss"].as_f64().expect("loss");
+    assert!(
+        loss(2) < loss(0),
+        "training did not lower the loss: {history:?}"
+    );
+    let acc = summary["stages"]["evaluate"]["accuracy"]
+        .as_f64()
+        .expect("accuracy");
+    assert!(acc > 0.2, "test accuracy {acc} is no better than chance");
+    assert!(
+        run_dir
+            .join(train["checkpoint"].as_str().expect("checkpoint"))
+            .is_file()
+    );
+
+    let report = show(&run_dir);
+    let study = &report["studies"][0];
+    assert_eq!(study["name"], "e2e.tune");
+    assert_eq!(study["n_trials"], 4);
+    let values: Vec<_> = study["trials"]
+        .as_array()
+        .expect("trials")
+        .iter()
+        .map(|t| t["value"].clone())
+        .collect();
+
+    // Running again continues the same study: nothing is rerun.
+    let out = run(&p, &run_dir, &["--quiet"]);
+    assert!(out.status.success(), "rerun failed: {}", stderr(&out));
+    let again = show(&run_dir);
+    assert_eq!(again["studies"][0]["n_trials"], 4);
+    let values2: Vec<_> = again["studies"][0]["trials"]
+        .as_array()
+        .expect("trials")
+        .iter()
+        .map(|t| t["value"].clone())
+        .collect();
+    assert_eq!(values, values2);
+
+    // More trials asked for: only the new ones run, numbered after the old.
+    let out = run(&p, &run_dir, &["--quiet", "--set", "stages.tune.trials=6"]);
+    assert!(
+        out.status.success(),
+        "extended run failed: {}",
+        stderr(&out)
+    );
+    let more = show(&run_dir);
+    let numbers: Vec<u64> = more["studies"][0]["trials"]
+        .as_array()
+        .expect("trials")
+        .iter()
+        .map(|t| t["number"].as_u64().expect("n"))
+        .collect();
+    assert_eq!(numbers, vec![0, 1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn same_seed_gives_the_same_trials() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        &pipeline(3, 1, "{ kind = \"random\" }"),
+    );
+    let trials = |name: &str| {
+        let run_dir = dir.path().join(name);
+        let out = run(&p, &run_dir, &["--quiet"]);
+        assert!(out.status.success(), "run failed: {}", stderr(&out));
+        show(&run_dir)["studies"][0]["trials"].clone()
+    };
+    let (a, b) = (trials("a"), trials("b"));
+    assert_eq!(a, b, "same seed, same pipeline, different trials");
+}
+
+#[test]
+fn killed_run_resumes_keeping_finished_trials() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        &pipeline(5, 1, "{ kind = \"random\" }"),
+    );
+    let run_dir = dir.path().join("run");
+    let mut child = kiln()
+        .arg("run")
+        .arg(&p)
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .arg("--set")
+        .arg("trainer.epochs=3")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Kill as soon as the second trial has started (the first one is finished).
+    let stderr = child.stderr.take().expect("stderr");
+    let mut saw = String::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let line = line.expect("line");
+        saw.push_str(&line);
+        saw.push('\n');
+        if line.contains("trial #1 started") {
+            break;
+        }
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert!(saw.contains("trial #0 COMPLETE"), "{saw}");
+    let before = show(&run_dir);
+    let first = before["studies"][0]["trials"][0].clone();
+    assert_eq!(first["state"], "COMPLETE");
+
+    let out = run(&p, &run_dir, &["--quiet", "--set", "trainer.epochs=3"]);
+    assert!(
+        out.status.success(),
+        "resume failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = show(&run_dir);
+    let trials = after["studies"][0]["trials"]
+        .as_array()
+        .expect("trials")
+        .clone();
+    assert_eq!(trials[0], first, "a finished trial changed on resume");
+    let numbers: Vec<u64> = trials
+        .iter()
+        .map(|t| t["number"].as_u64().expect("n"))
+        .collect();
+    let mut unique = numbers.clone();
+    unique.dedup();
+    assert_eq!(numbers, unique, "trial numbers repeat");
+    let done = trials
+        .iter()
+        .filter(|t| t["state"] == "COMPLETE" || t["state"] == "PRUNED")
+        .count();
+    assert_eq!(done, 5, "{trials:?}");
+    // The interrupted trial is kept as failed, and its parameters ran again.
+    if let Some(interrupted) = trials.iter().find(|t| t["state"] == "FAIL") {
+        let params = &interrupted["params"];
+        assert!(
+            trials
+                .iter()
+                .any(|t| t["state"] != "FAIL" && &t["params"] == params)
+        );
+    }
+}
+
+fn assert_clean_error(out: &Output, needles: &[&str]) {
+    assert!(!out.status.success(), "expected failure");
+    let err = stderr(out);
+    assert!(
+        !err.contains("panicked") && !err.contains("panic at"),
+        "panicked: {err}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+}
+
+#[test]
+fn malformed_pipeline_is_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(
+        dir.path(),
+        "bad.toml",
+        "name = \"x\"\n[dataset\nkind = \"glyphs\"\n",
+    );
+    assert_clean_error(
+        &run(&p, &dir.path().join("r"), &[]),
+        &["bad.toml:2", "invalid TOML"],
+    );
+
+    let text = pipeline(2, 1, "{ kind = \"random\" }").replace("trials = 2", "trials = -2");
+    let p = write(dir.path(), "neg.toml", &text);
+    assert_clean_error(
+        &run(&p, &dir.path().join("r"), &[]),
+        &["neg.toml:", "stages[0].trials"],
+    );
+
+    let text =
+        pipeline(2, 1, "{ kind = \"random\" }").replace("low = 1e-3, high", "low = 0.0, high");
+    let p = write(dir.path(), "range.toml", &text);
+    assert_clean_error(
+        &run(&p, &dir.path().join("r"), &[]),
+        &["range.toml:", "optimizer.lr", "log scale"],
+    );
+    assert!(
+        !dir.path().join("r").exists(),
+        "a failed check left a run directory behind"
+    );
+}
+
+#[test]
+fn unknown_plugin_names_the_closest() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        &pipeline(2, 1, "{ kind = \"randon\" }"),
+    );
+    assert_clean_error(
+        &run(&p, &dir.path().join("r"), &[]),
+        &[
+            "p.toml:",
+            "unknown search plugin `randon`",
+            "did you mean `random`",
+            "grid",
+        ],
+    );
+
+    let text = pipeline(2, 1, "{ kind = \"random\" }")
+        .replace("kind = \"mlp\"", "kind = \"mlp\"\nwidht = 3");
+    let p = write(dir.path(), "typo.toml", &text);
+    assert_clean_error(
+        &run(&p, &dir.path().join("r"), &[]),
+        &["typo.toml:", "widht"],
+    );
+}
+
+#[test]
+fn truncated_idx_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    let n = 50usize;
+    let mut images = vec![0u8, 0, 8, 3];
+    for d in [n as u32, 28, 28] {
+        images.extend_from_slice(&d.to_be_bytes());
+    }
+    images.extend(std::iter::repeat_n(7u8, n * 28 * 28 - 100)); // 100 bytes short
+    std::fs::write(data.join("train-images-idx3-ubyte"), images).expect("write");
+    let mut labels = vec![0u8, 0, 8, 1];
+    labels.extend_from_slice(&(n as u32).to_be_bytes());
+    labels.extend((0..n).map(|i| (i % 10) as u8));
+    std::fs::write(data.join("train-labels-idx1-ubyte"), labels).expect("write");
+    let text = pipeline(2, 1, "{ kind = \"random\" }").replace(
+        "kind = \"glyphs\"\ntrain = 400\nvalid = 100\ntest = 100\nsize = 16",
+        "kind = \"mnist\"\npath = \"data\"",
+    );
+    let p = write(dir.path(), "m.toml", &text);
+    assert_clean_error(
+        &run(&p, &dir.path().join("r"), &["--quiet"]),
+        &["train-images-idx3-ubyte", "truncated", "offset"],
+    );
+    assert!(
+        !dir.path().join("r").exists(),
+        "a failed run left a run directory behind"
+    );
+}
