@@ -384,3 +384,104 @@ fn truncated_idx_file_is_a_clear_error() {
         "a failed run left a run directory behind"
     );
 }
+
+/// Optuna reads the study: same trial count, states and best value as `kiln show --json`.
+/// Needs Python with `optuna` (`.ci/run` installs it and sets `KILN_REQUIRE_OPTUNA=1`, which
+/// turns a missing Optuna into a failure instead of a skip).
+#[test]
+fn optuna_loads_the_study_unchanged() {
+    let has_optuna = Command::new("python3")
+        .args(["-c", "import optuna"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_optuna {
+        assert!(
+            std::env::var("KILN_REQUIRE_OPTUNA").is_err(),
+            "KILN_REQUIRE_OPTUNA is set but `python3 -c 'import optuna'` fails"
+        );
+        eprintln!("skipped: python3 has no optuna (pip install optuna)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = pipeline(5, 2, "{ kind = \"random\" }").replace(
+        "\"model.activation\" = { type = \"categorical\", choices = [\"relu\", \"gelu\"] }",
+        "\"model.activation\" = { type = \"categorical\", choices = [\"relu\", \"gelu\"] }\n\"model.dropout\" = { type = \"float\", low = 0.0, high = 0.3, step = 0.1 }",
+    );
+    let p = write(dir.path(), "p.toml", &text);
+    let run_dir = dir.path().join("run");
+    let out = run(&p, &run_dir, &["--quiet"]);
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    let report = show(&run_dir);
+    let study = &report["studies"][0];
+    let script = r#"
+import json, sys, optuna
+s = optuna.load_study(study_name=sys.argv[2], storage="sqlite:///" + sys.argv[1])
+print(json.dumps({
+    "n_trials": len(s.trials),
+    "best_value": s.best_value,
+    "best_trial": s.best_trial.number,
+    "best_params": s.best_trial.params,
+    "states": [t.state.name for t in s.trials],
+    "direction": s.direction.name,
+}))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(run_dir.join("kiln.db"))
+        .arg(study["name"].as_str().expect("name"))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "optuna failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json from python");
+    assert_eq!(seen["n_trials"], study["n_trials"]);
+    assert_eq!(seen["best_value"], study["best_value"]);
+    assert_eq!(seen["best_trial"], study["best_trial"]);
+    assert_eq!(seen["best_params"], study["best_params"]);
+    assert_eq!(seen["direction"], "MAXIMIZE");
+    let states: Vec<serde_json::Value> = study["trials"]
+        .as_array()
+        .expect("trials")
+        .iter()
+        .map(|t| t["state"].clone())
+        .collect();
+    assert_eq!(seen["states"], serde_json::Value::Array(states));
+}
+
+#[test]
+fn ensemble_stage_votes_over_the_best_trials() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut text = pipeline(4, 2, "{ kind = \"random\" }");
+    text.push_str(
+        "\n[[stages]]\nkind = \"ensemble\"\nfrom = \"tune\"\ntop_k = 3\nensembler = { kind = \"soft_vote\", select = \"all\" }\n\n[[stages]]\nkind = \"evaluate\"\nname = \"evaluate_ensemble\"\nfrom = \"ensemble\"\n",
+    );
+    let p = write(dir.path(), "p.toml", &text);
+    let run_dir = dir.path().join("run");
+    let out = run(&p, &run_dir, &["--quiet"]);
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("summary.json")).expect("summary"),
+    )
+    .expect("json");
+    let members = summary["stages"]["ensemble"]["members"]
+        .as_array()
+        .expect("members");
+    assert_eq!(members.len(), 3, "select = all keeps every candidate");
+    let acc = summary["stages"]["evaluate_ensemble"]["accuracy"]
+        .as_f64()
+        .expect("accuracy");
+    assert!(acc > 0.2, "ensemble test accuracy {acc}");
+    let keys: Vec<&String> = summary["stages"]
+        .as_object()
+        .expect("stages")
+        .keys()
+        .collect();
+    assert_eq!(
+        keys,
+        ["tune", "train", "evaluate", "ensemble", "evaluate_ensemble"],
+        "stages out of order"
+    );
+}

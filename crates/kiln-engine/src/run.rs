@@ -7,7 +7,7 @@ use crate::storage::Storage;
 use crate::{stages, tune};
 use burn::prelude::Device;
 use kiln_core::{Augmenter, BuildContext, Registry, Rng, Splits, TrainableModel};
-use std::collections::BTreeMap;
+
 use std::path::{Path, PathBuf};
 
 /// Everything stages share during a run.
@@ -27,7 +27,7 @@ pub struct RunContext {
     /// Augmenters for training batches.
     pub augmenters: Vec<Box<dyn Augmenter>>,
     /// Outputs of finished stages.
-    pub outputs: BTreeMap<String, serde_json::Value>,
+    pub outputs: serde_json::Map<String, serde_json::Value>,
     /// Progress printer.
     pub progress: Progress,
 }
@@ -167,7 +167,7 @@ pub fn run(
         run_dir: options.run_dir.clone(),
         device,
         augmenters,
-        outputs: BTreeMap::new(),
+        outputs: serde_json::Map::new(),
         progress,
     };
     let stages = ctx.pipeline.stages.clone();

@@ -6,10 +6,12 @@
 //! before anything runs). `--set key.path=value` overrides are applied between the first
 //! two steps.
 
+mod builder;
 mod locate;
 mod overrides;
 mod pipeline;
 
+pub use builder::{PipelineBuilder, TuneBuilder, plugin};
 pub use locate::line_of;
 pub use overrides::apply_override;
 pub use pipeline::{
