@@ -16,22 +16,8 @@ use kiln_core::{Registrar, Result};
 
 /// Registers this crate's plugins.
 pub fn register(r: &mut Registrar<'_>) -> Result<()> {
-    r.search(
-        "random",
-        "independent uniform (log-uniform) draws, one seeded stream per trial",
-        |params, ctx| Ok(Box::new(search::RandomSearch::from_params(params, ctx)?)),
-    )?;
-    r.search(
-        "grid",
-        "every combination of a grid, in order or shuffled; resumes from the study",
-        |params, ctx| Ok(Box::new(search::GridSearch::from_params(params, ctx)?)),
-    )?;
-    r.pruner(
-        "median",
-        "prune a trial whose value is worse than the median of earlier trials at the same step",
-        |params, ctx| Ok(Box::new(prune::MedianPruner::from_params(params, ctx)?)),
-    )?;
-    Ok(())
+    search::register(r)?;
+    prune::register(r)
 }
 
 kiln_core::submit_plugin!(register);
