@@ -37,6 +37,9 @@ enum Command {
         /// `--set dataset.path=../data` (paths relative to the current folder).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// Load plugins from this shared library (repeatable); adds to the file's `plugins`.
+        #[arg(long = "plugin", value_name = "LIBRARY")]
+        plugins: Vec<PathBuf>,
         /// Check the pipeline and exit without running it.
         #[arg(long)]
         check: bool,
@@ -44,8 +47,17 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// List the registered plugins.
-    Plugins,
+    /// List the registered plugins, with where each comes from.
+    Plugins {
+        /// Also load plugins from this shared library (repeatable).
+        #[arg(long = "plugin", value_name = "LIBRARY")]
+        plugins: Vec<PathBuf>,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Show a run: trials, best trial, stage results.
     Show {
         /// The run directory.
@@ -53,11 +65,51 @@ enum Command {
         /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
+        /// Also write an HTML report with plots to this file.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Search strategies on branin, hartmann6 and rosenbrock5 (minimising).
+    Search {
+        /// Strategy kinds, comma-separated (default: every registered strategy but grid).
+        #[arg(long, value_delimiter = ',')]
+        strategies: Vec<String>,
+        /// Functions, comma-separated (default: all three).
+        #[arg(long, value_delimiter = ',')]
+        functions: Vec<String>,
+        /// Trials per seed.
+        #[arg(long, default_value_t = 100)]
+        trials: usize,
+        /// Seeds per (function, strategy).
+        #[arg(long, default_value_t = 10)]
+        seeds: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 fn registry() -> Result<Registry> {
     Registry::with_static_plugins().context("registering built-in plugins")
+}
+
+/// The built-in plugins plus those of `libraries`, each loaded after its compatibility check.
+fn registry_with(libraries: &[PathBuf]) -> Result<Registry> {
+    let mut registry = registry()?;
+    for lib in libraries {
+        let loaded = kiln_loader::load(lib, &mut registry)?;
+        eprintln!(
+            "loaded plugin library {} ({} {})",
+            loaded.path.display(),
+            loaded.name,
+            loaded.version
+        );
+    }
+    Ok(registry)
 }
 
 fn main() -> ExitCode {
@@ -91,11 +143,15 @@ fn main_inner(cli: Cli) -> Result<()> {
             pipeline,
             run_dir,
             sets,
+            plugins,
             check,
             quiet,
         } => {
-            let registry = registry()?;
             let (raw, source) = config::load(&pipeline, &sets)?;
+            let base = pipeline.parent().map(PathBuf::from).unwrap_or_default();
+            let mut libraries: Vec<PathBuf> = raw.plugins.iter().map(|p| base.join(p)).collect();
+            libraries.extend(plugins);
+            let registry = registry_with(&libraries)?;
             let pipeline = Pipeline::validate(raw, &source, &registry)?;
             if check {
                 println!(
@@ -122,8 +178,8 @@ fn main_inner(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Plugins => {
-            let registry = registry()?;
+        Command::Plugins { plugins } => {
+            let registry = registry_with(&plugins)?;
             for family in Family::ALL {
                 let entries: Vec<_> = registry.entries().filter(|e| e.family == family).collect();
                 if entries.is_empty() {
@@ -136,8 +192,27 @@ fn main_inner(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Show { run_dir, json } => {
+        Command::Bench {
+            what:
+                BenchCommand::Search {
+                    strategies,
+                    functions,
+                    trials,
+                    seeds,
+                    json,
+                },
+        } => bench_search(strategies, functions, trials, seeds, json),
+        Command::Show {
+            run_dir,
+            json,
+            html,
+        } => {
             let report = kiln_engine::show::collect(&run_dir)?;
+            if let Some(path) = html {
+                std::fs::write(&path, kiln_engine::report::render(&report))
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("report written to {}", path.display());
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -146,6 +221,62 @@ fn main_inner(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn bench_search(
+    strategies: Vec<String>,
+    functions: Vec<String>,
+    trials: usize,
+    seeds: usize,
+    json: bool,
+) -> Result<()> {
+    use kiln_engine::bench;
+    let registry = registry()?;
+    let strategies = if strategies.is_empty() {
+        registry
+            .names(Family::Search)
+            .into_iter()
+            .filter(|s| s != "grid")
+            .collect()
+    } else {
+        strategies
+    };
+    let all = bench::functions();
+    for f in &functions {
+        if !all.iter().any(|g| g.name == f) {
+            anyhow::bail!("unknown function `{f}`; known: branin, hartmann6, rosenbrock5");
+        }
+    }
+    if !json {
+        println!(
+            "{:<12} {:<10} {:>6} {:>5} {:>12} {:>12} {:>10}",
+            "function", "strategy", "trials", "seeds", "median_best", "median_regret", "ms/trial"
+        );
+    }
+    for f in all
+        .iter()
+        .filter(|f| functions.is_empty() || functions.iter().any(|n| n == f.name))
+    {
+        for s in &strategies {
+            let spec = kiln_core::PluginSpec::named(s);
+            let row = bench::run_pair(&registry, f, &spec, trials, seeds)?;
+            if json {
+                println!("{}", serde_json::to_string(&row)?);
+            } else {
+                println!(
+                    "{:<12} {:<10} {:>6} {:>5} {:>12.6} {:>12.6} {:>10.4}",
+                    row.function,
+                    row.strategy,
+                    row.trials,
+                    row.seeds,
+                    row.median_best,
+                    row.median_regret,
+                    row.ms_per_trial_at_end
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn print_summary(summary: &serde_json::Value) {

@@ -27,6 +27,7 @@
 //! - **No implementation dependencies.** This crate depends on Burn (for tensors and modules)
 //!   and small utility crates only: no plugin, no database driver, no CLI.
 
+pub mod abi;
 pub mod augment;
 pub mod data;
 pub mod ensemble;
@@ -58,7 +59,7 @@ pub use schedule::{ScheduleContext, Scheduler};
 pub use search::{SearchStrategy, Suggestion};
 pub use space::{Condition, Distribution, ParamSpec, ParamValue, Params, SearchSpace};
 pub use stage::{Stage, StageContext};
-pub use trial::{Direction, FrozenTrial, StudyView, TrialState};
+pub use trial::{Direction, FrozenTrial, StudyView, TrialState, dominates};
 
 /// Re-exported so that plugins use the exact Burn version kiln was built with.
 pub use burn;

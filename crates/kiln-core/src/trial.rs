@@ -154,6 +154,26 @@ impl<'a> StudyView<'a> {
             .filter(|t| t.state == TrialState::Complete && t.value().is_some_and(f64::is_finite))
     }
 
+    /// Complete trials with finite values that no other such trial dominates (every
+    /// objective at least as good, one better), by number. For one objective: the best
+    /// trials (ties included).
+    pub fn pareto_front(&self) -> Vec<&'a FrozenTrial> {
+        let done: Vec<&FrozenTrial> = self
+            .trials
+            .iter()
+            .filter(|t| {
+                t.state == TrialState::Complete
+                    && t.values.as_ref().is_some_and(|v| {
+                        v.len() == self.directions.len() && v.iter().all(|x| x.is_finite())
+                    })
+            })
+            .collect();
+        done.iter()
+            .filter(|t| !done.iter().any(|o| dominates(self.directions, o, t)))
+            .copied()
+            .collect()
+    }
+
     /// The best complete trial on the first objective.
     pub fn best(&self) -> Option<&'a FrozenTrial> {
         let dir = self.direction();
@@ -167,5 +187,49 @@ impl<'a> StudyView<'a> {
                 }
                 _ => Some(t),
             })
+    }
+}
+
+/// Whether `a` dominates `b`: no objective worse, at least one better.
+pub fn dominates(directions: &[Direction], a: &FrozenTrial, b: &FrozenTrial) -> bool {
+    let (Some(va), Some(vb)) = (&a.values, &b.values) else {
+        return false;
+    };
+    let mut better = false;
+    for ((x, y), d) in va.iter().zip(vb).zip(directions) {
+        if d.better(*y, *x) {
+            return false;
+        }
+        better |= d.better(*x, *y);
+    }
+    better
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pareto_front_keeps_the_non_dominated() {
+        let t = |n: u64, v: [f64; 2]| {
+            let mut t = FrozenTrial::running(n, Params::new());
+            t.state = TrialState::Complete;
+            t.values = Some(v.to_vec());
+            t
+        };
+        // maximise accuracy, minimise size
+        let trials = vec![
+            t(0, [0.9, 100.0]),
+            t(1, [0.8, 50.0]),
+            t(2, [0.7, 80.0]),
+            t(3, [0.95, 500.0]),
+        ];
+        let dirs = [Direction::Maximize, Direction::Minimize];
+        let view = StudyView {
+            directions: &dirs,
+            trials: &trials,
+        };
+        let front: Vec<u64> = view.pareto_front().iter().map(|t| t.number).collect();
+        assert_eq!(front, vec![0, 1, 3]);
     }
 }

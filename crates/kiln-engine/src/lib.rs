@@ -8,11 +8,14 @@
 //! - [`trainer`]: the training loop on Burn's autodiff device.
 //! - [`storage`]: the study database in Optuna's RDB schema.
 //! - [`show`]: what `kiln show` prints.
+//! - [`bench`]: `kiln bench search`, strategies on standard test functions.
 
+pub mod bench;
 pub mod config;
 pub mod device;
 mod error;
 pub mod progress;
+pub mod report;
 pub mod run;
 pub mod show;
 pub mod stages;

@@ -38,10 +38,18 @@ pub fn collect(run_dir: &Path) -> Result<serde_json::Value> {
             "best_trial": view.best().map(|b| b.number),
             "best_value": view.best().and_then(FrozenTrial::value),
             "best_params": view.best().map(|b| &b.params),
+            "pareto_front": if directions.len() > 1 {
+                view.pareto_front().iter().map(|t| serde_json::json!({
+                    "number": t.number, "values": t.values, "params": t.params,
+                })).collect::<Vec<_>>()
+            } else {
+                Vec::new()
+            },
             "trials": trials.iter().map(|t| serde_json::json!({
                 "number": t.number,
                 "state": t.state,
                 "value": t.value(),
+                "values": t.values,
                 "params": t.params,
                 "epochs": t.intermediate.len(),
                 "reason": t.reason,
@@ -105,7 +113,10 @@ pub fn render(report: &serde_json::Value) -> String {
                 " {mark}{:>4}  {:<8}  {:>8}  {:>6}  {}{}",
                 t["number"],
                 fmt_value(&t["state"]),
-                fmt_value(&t["value"]),
+                match t["values"].as_array() {
+                    Some(v) if v.len() > 1 => v.iter().map(fmt_value).collect::<Vec<_>>().join(","),
+                    _ => fmt_value(&t["value"]),
+                },
                 t["epochs"],
                 params.join(" "),
                 t["reason"]
@@ -120,6 +131,18 @@ pub fn render(report: &serde_json::Value) -> String {
                 "  best: trial #{b}, value {}",
                 fmt_value(&s["best_value"])
             );
+        }
+        if let Some(front) = s["pareto_front"].as_array().filter(|f| !f.is_empty()) {
+            let _ = writeln!(out, "  Pareto front ({}):", fmt_value(&s["directions"]));
+            for t in front {
+                let values: Vec<String> = t["values"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(fmt_value)
+                    .collect();
+                let _ = writeln!(out, "    #{}  {}", t["number"], values.join(", "));
+            }
         }
         out.push('\n');
     }

@@ -150,10 +150,20 @@ fn members(
     from: &str,
     top_k: usize,
 ) -> Result<Vec<(u64, Params, serde_json::Value)>> {
-    let study = ctx.storage.create_or_load_study(
-        &crate::run::study_name(&ctx.pipeline.name, from),
-        &[ctx.pipeline.trainer.objective.direction()],
-    )?;
+    let name = crate::run::study_name(&ctx.pipeline.name, from);
+    let study = ctx
+        .storage
+        .studies()?
+        .into_iter()
+        .find(|(_, n)| *n == name)
+        .map(|(id, _)| id)
+        .ok_or_else(|| missing(from, &format!("no study `{name}` in the run's database")))?;
+    let dir = ctx
+        .storage
+        .directions(study)?
+        .first()
+        .copied()
+        .unwrap_or(kiln_core::Direction::Maximize);
     let mut trials: Vec<_> = ctx
         .storage
         .trials(study)?
@@ -162,7 +172,6 @@ fn members(
             t.state == kiln_core::TrialState::Complete && t.attrs.contains_key("checkpoint")
         })
         .collect();
-    let dir = ctx.pipeline.trainer.objective.direction();
     trials.sort_by(|a, b| {
         let (x, y) = (a.value().unwrap_or(f64::NAN), b.value().unwrap_or(f64::NAN));
         if dir.better(x, y) {

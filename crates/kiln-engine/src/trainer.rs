@@ -37,6 +37,8 @@ impl EpochReport {
         match objective {
             Objective::ValAccuracy => self.val_accuracy,
             Objective::ValLoss => self.val_loss,
+            // Not reported per epoch (the pipeline refuses them as the first objective).
+            Objective::NumParams | Objective::TrainSeconds => f64::NAN,
         }
     }
 }

@@ -6,14 +6,14 @@
 //! transaction, so workers never duplicate or lose a trial. A trial that returns an error
 //! or panics is recorded as failed with its reason; the study goes on.
 
-use crate::config::{StageSpec, describe};
+use crate::config::{Objective, StageSpec, describe};
 use crate::error::{EngineError, Result};
 use crate::run::{RunContext, study_name};
 use crate::storage::{StudyId, TrialId};
 use crate::trainer::{self, Control, TrainRequest};
 use kiln_core::{
-    Distribution, Error, FrozenTrial, Params, PruneDecision, Pruner, SearchSpace, SearchStrategy,
-    StudyView, TrialState,
+    Direction, Distribution, Error, FrozenTrial, Params, PruneDecision, Pruner, SearchSpace,
+    SearchStrategy, StudyView, TrialState,
 };
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -29,6 +29,13 @@ struct Shared {
     error: Option<EngineError>,
 }
 
+/// A study and what its values mean.
+struct StudyRef<'a> {
+    id: StudyId,
+    objectives: &'a [Objective],
+    directions: &'a [Direction],
+}
+
 struct Job {
     id: TrialId,
     number: u64,
@@ -38,7 +45,7 @@ struct Job {
 
 enum Outcome {
     Complete {
-        value: f64,
+        values: Vec<f64>,
         attrs: serde_json::Value,
     },
     Pruned {
@@ -79,13 +86,16 @@ pub fn run(ctx: &RunContext, index: usize, stage: &StageSpec) -> Result<serde_js
             "not a tune stage",
         )));
     };
-    let objective = ctx.pipeline.trainer.objective;
+    let objectives = config.objectives(&ctx.pipeline.trainer);
+    let directions: Vec<Direction> = objectives.iter().map(|o| o.direction()).collect();
     let storage = &ctx.storage;
-    let study = storage.create_or_load_study(
-        &study_name(&ctx.pipeline.name, name),
-        &[objective.direction()],
-    )?;
-    let recovered = storage.recover_interrupted(study)?;
+    let id = storage.create_or_load_study(&study_name(&ctx.pipeline.name, name), &directions)?;
+    let study = &StudyRef {
+        id,
+        objectives: &objectives,
+        directions: &directions,
+    };
+    let recovered = storage.recover_interrupted(study.id)?;
     if recovered > 0 {
         ctx.progress.line(&format!(
             "[{name}] {recovered} trial(s) interrupted by an earlier stop: re-enqueued"
@@ -95,7 +105,7 @@ pub fn run(ctx: &RunContext, index: usize, stage: &StageSpec) -> Result<serde_js
     let mut strategy = ctx
         .registry
         .build_search(search, &ctx.build_ctx(&format!("{key}.search"), stage_seed))?;
-    if let Some(state) = storage.study_attr(study, STATE_KEY)? {
+    if let Some(state) = storage.study_attr(study.id, STATE_KEY)? {
         strategy.load_state(&state)?;
     }
     let pruner = pruner
@@ -108,7 +118,7 @@ pub fn run(ctx: &RunContext, index: usize, stage: &StageSpec) -> Result<serde_js
     let epochs = config.epochs.unwrap_or(ctx.pipeline.trainer.epochs);
     let workers = config.workers.unwrap_or(ctx.pipeline.workers).max(1);
     let before = storage
-        .trials(study)?
+        .trials(study.id)?
         .iter()
         .filter(|t| counts_as_done(t))
         .count();
@@ -118,7 +128,7 @@ pub fn run(ctx: &RunContext, index: usize, stage: &StageSpec) -> Result<serde_js
         before,
         config.trials,
         workers,
-        objective.name()
+        objectives.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
     ));
     let shared = Mutex::new(Shared {
         strategy,
@@ -178,7 +188,7 @@ pub fn run(ctx: &RunContext, index: usize, stage: &StageSpec) -> Result<serde_js
 
 fn claim(
     ctx: &RunContext,
-    study: StudyId,
+    study: &StudyRef<'_>,
     space: &SearchSpace,
     target: usize,
     epochs: usize,
@@ -189,16 +199,16 @@ fn claim(
         return Ok(None);
     }
     let storage = &ctx.storage;
-    let trials = storage.trials(study)?;
+    let trials = storage.trials(study.id)?;
     let done = trials.iter().filter(|t| counts_as_done(t)).count();
     if done + sh.in_flight >= target {
         return Ok(None);
     }
-    if let Some(id) = storage.claim_waiting(study)? {
-        let all = storage.trials(study)?;
+    if let Some(id) = storage.claim_waiting(study.id)? {
+        let all = storage.trials(study.id)?;
         let t = all
             .iter()
-            .find(|t| storage.trial_id(study, t.number).ok() == Some(id))
+            .find(|t| storage.trial_id(study.id, t.number).ok() == Some(id))
             .ok_or_else(|| {
                 EngineError::Core(Error::Training(format!("claimed trial {id} vanished")))
             })?;
@@ -217,7 +227,7 @@ fn claim(
     }
     let number = trials.len() as u64;
     let view = StudyView {
-        directions: &[ctx.pipeline.trainer.objective.direction()],
+        directions: study.directions,
         trials: &trials,
     };
     let suggestion = match sh.strategy.ask(space, &view, number) {
@@ -242,7 +252,7 @@ fn claim(
         .filter_map(|k| space.get(k).map(|p| (k.clone(), p.distribution.clone())))
         .collect();
     let (id, number) = storage.create_trial(
-        study,
+        study.id,
         TrialState::Running,
         &suggestion.params,
         &distributions,
@@ -251,7 +261,7 @@ fn claim(
     if suggestion.epochs.is_some() {
         storage.set_trial_attr(id, "kiln:epochs", &serde_json::json!(epochs), false)?;
     }
-    storage.set_study_attr(study, STATE_KEY, &sh.strategy.save_state()?)?;
+    storage.set_study_attr(study.id, STATE_KEY, &sh.strategy.save_state()?)?;
     sh.in_flight += 1;
     Ok(Some(Job {
         id,
@@ -265,11 +275,15 @@ fn run_trial(
     ctx: &RunContext,
     index: usize,
     stage: &str,
-    study: StudyId,
+    study: &StudyRef<'_>,
     job: &Job,
     pruner: Option<&dyn Pruner>,
 ) -> Result<Outcome> {
-    let recipe = ctx.pipeline.recipe(&job.params)?;
+    let mut recipe = ctx.pipeline.recipe(&job.params)?;
+    // The study's first objective is what epochs report and checkpoints are chosen by.
+    if let Some(first) = study.objectives.first() {
+        recipe.trainer.objective = *first;
+    }
     let seed = ctx.seed(&[index as u64, job.number]);
     let mut model = ctx.build_model(&recipe, seed)?;
     let mut scheduler = ctx
@@ -302,6 +316,17 @@ fn run_trial(
             .report(job.id, r.epoch as u64, value)
             .map_err(store)?;
         running.intermediate.insert(r.epoch as u64, value);
+        // Loss curves for pruners that watch the loss whatever the objective (divergence);
+        // a non-finite loss is stored as null.
+        for (series, v) in [("train_loss", r.train_loss), ("val_loss", r.val_loss)] {
+            let entry = running
+                .attrs
+                .entry(series.to_string())
+                .or_insert_with(|| serde_json::json!([]));
+            if let Some(a) = entry.as_array_mut() {
+                a.push(serde_json::json!(v));
+            }
+        }
         ctx.progress.line(&format!(
             "[{stage}]   #{} epoch {}/{}: loss {:.4}, val loss {:.4}, val acc {:.4} ({:.1}s)",
             job.number,
@@ -315,7 +340,7 @@ fn run_trial(
         let Some(pruner) = pruner else {
             return Ok(Control::Continue);
         };
-        let mut trials = ctx.storage.trials(study).map_err(store)?;
+        let mut trials = ctx.storage.trials(study.id).map_err(store)?;
         trials.retain(|t| t.number != job.number);
         trials.push(running.clone());
         let view = StudyView {
@@ -344,7 +369,15 @@ fn run_trial(
             attrs,
         },
         None if out.best_value.is_finite() => Outcome::Complete {
-            value: out.best_value,
+            values: study
+                .objectives
+                .iter()
+                .map(|o| match o {
+                    Objective::NumParams => out.num_params as f64,
+                    Objective::TrainSeconds => out.epochs.iter().map(|e| e.seconds).sum(),
+                    per_epoch => best.value(*per_epoch),
+                })
+                .collect(),
             attrs,
         },
         None => Outcome::Failed {
@@ -356,7 +389,7 @@ fn run_trial(
 fn record(
     ctx: &RunContext,
     stage: &str,
-    study: StudyId,
+    study: &StudyRef<'_>,
     job: &Job,
     outcome: Outcome,
     started: Instant,
@@ -373,10 +406,11 @@ fn record(
         Ok(())
     };
     let line = match &outcome {
-        Outcome::Complete { value, attrs } => {
+        Outcome::Complete { values, attrs } => {
             set_attrs(attrs)?;
-            storage.finish_trial(job.id, TrialState::Complete, Some(&[*value]), None)?;
-            format!("COMPLETE, value {value:.4}")
+            storage.finish_trial(job.id, TrialState::Complete, Some(values), None)?;
+            let shown: Vec<String> = values.iter().map(|v| format!("{v:.4}")).collect();
+            format!("COMPLETE, value {}", shown.join(", "))
         }
         Outcome::Pruned {
             value,
@@ -393,17 +427,17 @@ fn record(
             format!("FAILED: {reason}")
         }
     };
-    let trials = storage.trials(study)?;
+    let trials = storage.trials(study.id)?;
     let finished = trials.iter().find(|t| t.number == job.number).cloned();
     let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
     sh.in_flight = sh.in_flight.saturating_sub(1);
     if let Some(t) = finished {
         sh.strategy.tell(&t)?;
-        storage.set_study_attr(study, STATE_KEY, &sh.strategy.save_state()?)?;
+        storage.set_study_attr(study.id, STATE_KEY, &sh.strategy.save_state()?)?;
     }
     drop(sh);
     let view = StudyView {
-        directions: &[ctx.pipeline.trainer.objective.direction()],
+        directions: study.directions,
         trials: &trials,
     };
     let best = view
@@ -418,11 +452,10 @@ fn record(
     Ok(())
 }
 
-fn summarize(ctx: &RunContext, name: &str, study: StudyId) -> Result<serde_json::Value> {
-    let trials = ctx.storage.trials(study)?;
-    let direction = ctx.pipeline.trainer.objective.direction();
+fn summarize(ctx: &RunContext, name: &str, study: &StudyRef<'_>) -> Result<serde_json::Value> {
+    let trials = ctx.storage.trials(study.id)?;
     let view = StudyView {
-        directions: &[direction],
+        directions: study.directions,
         trials: &trials,
     };
     let count = |s: TrialState| {
@@ -431,34 +464,49 @@ fn summarize(ctx: &RunContext, name: &str, study: StudyId) -> Result<serde_json:
             .filter(|t| t.state == s && counts_as_done(t))
             .count()
     };
-    let best = view.best().map(|b| {
+    let describe_trial = |b: &FrozenTrial| {
         serde_json::json!({
             "number": b.number,
             "value": b.value(),
+            "values": b.values,
             "params": b.params,
             "checkpoint": b.attrs.get("checkpoint"),
             "val_accuracy": b.attrs.get("val_accuracy"),
             "val_loss": b.attrs.get("val_loss"),
+            "num_params": b.attrs.get("num_params"),
         })
-    });
+    };
+    let first = study.objectives.first().copied().unwrap_or_default();
     if let Some(b) = view.best() {
         ctx.progress.line(&format!(
             "[{name}] best trial #{}: {} = {:.4} with {}",
             b.number,
-            ctx.pipeline.trainer.objective.name(),
+            first.name(),
             b.value().unwrap_or(f64::NAN),
             describe(&b.params)
         ));
     }
+    let pareto: Vec<serde_json::Value> = if study.objectives.len() > 1 {
+        let front = view.pareto_front();
+        ctx.progress.line(&format!(
+            "[{name}] Pareto front: trials {:?}",
+            front.iter().map(|t| t.number).collect::<Vec<_>>()
+        ));
+        front.into_iter().map(describe_trial).collect()
+    } else {
+        Vec::new()
+    };
     Ok(serde_json::json!({
         "kind": "tune",
         "study": study_name(&ctx.pipeline.name, name),
-        "objective": ctx.pipeline.trainer.objective.name(),
-        "direction": direction,
+        "objective": first.name(),
+        "objectives": study.objectives.iter().map(|o| o.name()).collect::<Vec<_>>(),
+        "directions": study.directions,
         "trials": trials.len(),
         "complete": count(TrialState::Complete),
         "pruned": count(TrialState::Pruned),
         "failed": count(TrialState::Fail),
-        "best": best,
+        "best": view.best().map(describe_trial),
+        "pareto_front": pareto,
     }))
 }

@@ -28,6 +28,8 @@ pub struct GlyphConfig {
     pub noise: f64,
     /// Largest rotation, in degrees, either way.
     pub max_rotation: f64,
+    /// Probability of a stray stroke somewhere in the image.
+    pub clutter: f64,
 }
 
 impl Default for GlyphConfig {
@@ -37,8 +39,9 @@ impl Default for GlyphConfig {
             valid: 600,
             test: 1000,
             size: 28,
-            noise: 0.15,
-            max_rotation: 25.0,
+            noise: 0.25,
+            max_rotation: 30.0,
+            clutter: 0.6,
         }
     }
 }
@@ -106,7 +109,14 @@ fn dist_to_segment(px: f64, py: f64, ((ax, ay), (bx, by)): Seg) -> f64 {
 
 /// Renders one image of `class` from `rng`.
 pub fn render(class: usize, size: usize, cfg: &GlyphConfig, rng: &mut Rng) -> Vec<f32> {
-    let strokes = glyph(class);
+    let mut strokes = glyph(class);
+    if rng.bernoulli(cfg.clutter) {
+        // A stray stroke, in glyph space so it turns and scales with the glyph.
+        let (x, y) = (rng.uniform_range(-1.0, 1.0), rng.uniform_range(-1.0, 1.0));
+        let a = rng.uniform_range(0.0, std::f64::consts::PI);
+        let len = rng.uniform_range(0.3, 0.6);
+        strokes.push(((x, y), (x + len * a.cos(), y + len * a.sin())));
+    }
     let angle = rng
         .uniform_range(-cfg.max_rotation, cfg.max_rotation)
         .to_radians();
@@ -162,6 +172,12 @@ impl GlyphSource {
             return Err(Error::config(
                 format!("{key}.noise"),
                 format!("must be in [0, 1], got {}", config.noise),
+            ));
+        }
+        if !(0.0..=1.0).contains(&config.clutter) {
+            return Err(Error::config(
+                format!("{key}.clutter"),
+                format!("must be in [0, 1], got {}", config.clutter),
             ));
         }
         if !(0.0..=180.0).contains(&config.max_rotation) {

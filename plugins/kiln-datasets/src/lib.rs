@@ -3,7 +3,7 @@
 //! | dataset | kind | parameters | notes |
 //! |---|---|---|---|
 //! | MNIST IDX | `mnist` | `path`, `valid_fraction` (0.1), `limit` | reads `train-*`/`t10k-*` IDX files, gzip or raw; checks magic, dimensions and lengths |
-//! | generated glyphs | `glyphs` | `train` (3000), `valid` (600), `test` (1000), `size` (28), `noise` (0.15), `max_rotation` (25°) | 10 stroke glyphs under random rotation, shift, scale, thickness and noise; made offline, deterministic under the seed |
+//! | generated glyphs | `glyphs` | `train` (3000), `valid` (600), `test` (1000), `size` (28), `noise` (0.25), `max_rotation` (30°), `clutter` (0.6) | 10 stroke glyphs under random rotation, shift, scale, thickness and noise; made offline, deterministic under the seed |
 
 pub mod glyphs;
 pub mod idx;

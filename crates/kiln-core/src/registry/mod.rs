@@ -207,12 +207,19 @@ macro_rules! family_api {
                     F: Fn(&serde_json::Value, &BuildContext) -> Result<Box<dyn $trait_>>
                         + Send + Sync + 'static,
                 {
+                    // Instantiated in the registering crate — inside a plugin library, its
+                    // own copy — so the guard catches panics with the right runtime.
+                    let owned = name.to_string();
+                    let guarded = move |params: &serde_json::Value, ctx: &BuildContext| -> Result<Box<dyn $trait_>> {
+                        let object = crate::abi::guard::run(Family::$variant, &owned, || factory(params, ctx))?;
+                        Ok(Box::new(crate::abi::guard::Guarded::<dyn $trait_>::new(object, &owned)))
+                    };
                     self.registry.insert(Entry {
                         family: Family::$variant,
                         name: name.to_string(),
                         origin: self.origin.clone(),
                         summary: summary.to_string(),
-                        factory: AnyFactory::$variant(Arc::new(factory)),
+                        factory: AnyFactory::$variant(Arc::new(guarded)),
                     })
                 }
             )*

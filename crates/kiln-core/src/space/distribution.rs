@@ -228,7 +228,10 @@ impl Distribution {
             Some(s) => {
                 let max_k = ((high - low) / s + 1e-9).floor();
                 let k = ((x - low) / s).round().clamp(0.0, max_k);
-                low + k * s
+                // Round away the float noise of `low + k·step` (0.30000000000000004 → 0.3).
+                let decimals = (-s.log10()).ceil().max(0.0) as i32 + 6;
+                let p = 10f64.powi(decimals.min(15));
+                ((low + k * s) * p).round() / p
             }
             None => x.clamp(low, high),
         }

@@ -19,6 +19,10 @@ pub enum Objective {
     ValAccuracy,
     /// Validation loss, minimised.
     ValLoss,
+    /// Trainable parameters, minimised (a multi-objective companion).
+    NumParams,
+    /// Training wall time in seconds, minimised (a multi-objective companion).
+    TrainSeconds,
 }
 
 impl Objective {
@@ -26,7 +30,9 @@ impl Objective {
     pub fn direction(self) -> Direction {
         match self {
             Objective::ValAccuracy => Direction::Maximize,
-            Objective::ValLoss => Direction::Minimize,
+            Objective::ValLoss | Objective::NumParams | Objective::TrainSeconds => {
+                Direction::Minimize
+            }
         }
     }
 
@@ -35,7 +41,14 @@ impl Objective {
         match self {
             Objective::ValAccuracy => "val_accuracy",
             Objective::ValLoss => "val_loss",
+            Objective::NumParams => "num_params",
+            Objective::TrainSeconds => "train_seconds",
         }
+    }
+
+    /// Whether the trainer reports it every epoch (what pruners and checkpoints use).
+    pub fn per_epoch(self) -> bool {
+        matches!(self, Objective::ValAccuracy | Objective::ValLoss)
     }
 }
 
@@ -105,6 +118,9 @@ pub struct PipelineConfig {
     /// The stages, in order.
     #[serde(default)]
     pub stages: Vec<serde_json::Value>,
+    /// Plugin libraries to load before the pipeline is checked (relative to the file).
+    #[serde(default)]
+    pub plugins: Vec<String>,
 }
 
 /// `kind = "tune"`: a study over a search space.
@@ -125,6 +141,10 @@ pub struct TuneStage {
     pub pruner: Option<serde_json::Value>,
     /// Trials at once (default: the pipeline's `workers`).
     pub workers: Option<usize>,
+    /// The study's objectives, in order (default: the trainer's objective). The first is
+    /// reported every epoch, so it is `val_accuracy` or `val_loss`; more make the study
+    /// multi-objective (e.g. `["val_accuracy", "num_params"]`), which excludes pruning.
+    pub objectives: Option<Vec<Objective>>,
     /// The search space.
     #[serde(default)]
     pub space: SearchSpaceConfig,
@@ -301,6 +321,9 @@ impl Pipeline {
         if config.workers == 0 {
             return Err(source.error("workers", "must be at least 1"));
         }
+        if !config.trainer.objective.per_epoch() {
+            return Err(source.error("trainer.objective", "must be val_accuracy or val_loss"));
+        }
         for (k, v) in [
             ("trainer.batch_size", config.trainer.batch_size),
             ("trainer.epochs", config.trainer.epochs),
@@ -381,6 +404,29 @@ impl Pipeline {
                     }
                     if c.workers == Some(0) {
                         return Err(source.error(&format!("{key}.workers"), "must be at least 1"));
+                    }
+                    if let Some(objs) = &c.objectives {
+                        match objs.first() {
+                            None => {
+                                return Err(source.error(
+                                    &format!("{key}.objectives"),
+                                    "needs at least one objective",
+                                ));
+                            }
+                            Some(o) if !o.per_epoch() => {
+                                return Err(source.error(
+                                    &format!("{key}.objectives"),
+                                    "the first objective must be val_accuracy or val_loss (it is reported every epoch)",
+                                ));
+                            }
+                            _ => {}
+                        }
+                        if objs.len() > 1 && c.pruner.is_some() {
+                            return Err(source.error(
+                                &format!("{key}.pruner"),
+                                "pruning needs a single objective",
+                            ));
+                        }
                     }
                     let space =
                         SearchSpace::from_config(&c.space, &format!("{key}.space")).map_err(loc)?;
@@ -645,4 +691,13 @@ pub fn describe(params: &Params) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+impl TuneStage {
+    /// The study's objectives: the stage's, or the trainer's one.
+    pub fn objectives(&self, trainer: &TrainerConfig) -> Vec<Objective> {
+        self.objectives
+            .clone()
+            .unwrap_or_else(|| vec![trainer.objective])
+    }
 }

@@ -1,11 +1,13 @@
 //! Search strategies.
 mod cmaes;
 mod grid;
+mod log_mesh;
 mod qmc;
 mod random;
 mod tpe;
 
 pub use grid::{GridConfig, GridSearch};
+pub use log_mesh::{LogMesh, LogMeshConfig, RoundConfig};
 pub use random::{RandomConfig, RandomSearch};
 
 use kiln_core::{Registrar, Result};
@@ -21,6 +23,16 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "grid",
         "every combination of a grid, in order or shuffled; resumes from the study",
         |params, ctx| Ok(Box::new(GridSearch::from_params(params, ctx)?)),
+    )?;
+    r.search(
+        "log_mesh",
+        "log-scale mesh, jittered, extended beyond its border while the best point lies on it",
+        |params, ctx| Ok(Box::new(LogMesh::from_params(params, ctx)?)),
+    )?;
+    r.search(
+        "coarse_to_fine",
+        "log-mesh rounds: factor 10 with short trials, then factor 3 around the best with long ones",
+        |params, ctx| Ok(Box::new(LogMesh::coarse_to_fine(params, ctx)?)),
     )?;
     tpe::register(r)?;
     cmaes::register(r)?;

@@ -1,7 +1,6 @@
-//! (work in progress)
+//! stub
 use kiln_core::{Registrar, Result};
-
-/// Registers this module's strategies.
+/// stub
 pub fn register(_r: &mut Registrar<'_>) -> Result<()> {
     Ok(())
 }
