@@ -572,3 +572,39 @@ print(json.dumps({"directions": [d.name for d in s.directions], "front": sorted(
     ours.sort_unstable();
     assert_eq!(seen["front"], serde_json::json!(ours));
 }
+
+#[test]
+fn coarse_to_fine_budgets_reach_the_trainer() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = pipeline(60, 1, "{ kind = \"coarse_to_fine\", rounds = [{ factor = 10.0, points = 3, epochs = 1 }, { factor = 3.0, points = 3, epochs = 3 }] }")
+        .replace("pruner = { kind = \"median\", n_startup_trials = 2 }\n", "")
+        .replace(
+            "\"model.width\" = { type = \"int\", low = 16, high = 64, step = 16 }\n\"model.activation\" = { type = \"categorical\", choices = [\"relu\", \"gelu\"] }\n",
+            "",
+        )
+        .replace("low = 1e-3, high = 3e-2", "low = 1e-5, high = 1.0");
+    let p = write(dir.path(), "p.toml", &text);
+    let run_dir = dir.path().join("run");
+    let out = run(&p, &run_dir, &["--quiet"]);
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    let trials = show(&run_dir)["studies"][0]["trials"]
+        .as_array()
+        .expect("trials")
+        .clone();
+    let epochs: Vec<u64> = trials
+        .iter()
+        .map(|t| t["epochs"].as_u64().expect("epochs"))
+        .collect();
+    assert!(
+        trials.len() < 60,
+        "the mesh should finish before the trial budget: {}",
+        trials.len()
+    );
+    assert_eq!(epochs.first(), Some(&1), "{epochs:?}");
+    assert_eq!(epochs.last(), Some(&3), "{epochs:?}");
+    let switch = epochs.iter().position(|&e| e == 3).expect("a fine round");
+    assert!(
+        epochs[..switch].iter().all(|&e| e == 1) && epochs[switch..].iter().all(|&e| e == 3),
+        "{epochs:?}"
+    );
+}

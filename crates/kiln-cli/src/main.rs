@@ -249,8 +249,15 @@ fn bench_search(
     }
     if !json {
         println!(
-            "{:<12} {:<10} {:>6} {:>5} {:>12} {:>12} {:>10}",
-            "function", "strategy", "trials", "seeds", "median_best", "median_regret", "ms/trial"
+            "{:<12} {:<15} {:>6} {:>5} {:>6} {:>12} {:>13} {:>10}",
+            "function",
+            "strategy",
+            "trials",
+            "seeds",
+            "ran",
+            "median_best",
+            "median_regret",
+            "ms/trial"
         );
     }
     for f in all
@@ -264,14 +271,16 @@ fn bench_search(
                 println!("{}", serde_json::to_string(&row)?);
             } else {
                 println!(
-                    "{:<12} {:<10} {:>6} {:>5} {:>12.6} {:>12.6} {:>10.4}",
+                    "{:<12} {:<15} {:>6} {:>5} {:>6} {:>12.6} {:>13.6} {:>10}",
                     row.function,
                     row.strategy,
                     row.trials,
                     row.seeds,
+                    row.trials_run,
                     row.median_best,
                     row.median_regret,
                     row.ms_per_trial_at_end
+                        .map_or("-".to_string(), |t| format!("{t:.4}"))
                 );
             }
         }

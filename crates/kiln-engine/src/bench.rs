@@ -119,8 +119,11 @@ pub struct BenchRow {
     pub median_best: f64,
     /// Median over seeds of best − optimum.
     pub median_regret: f64,
-    /// Mean ask+tell time over the last 10 trials, in milliseconds (mean over seeds).
-    pub ms_per_trial_at_end: f64,
+    /// Median over seeds of the trials run (finite strategies may stop early).
+    pub trials_run: f64,
+    /// Mean ask+tell time over the last 10 trials, in milliseconds (mean over seeds);
+    /// `None` when no seed ran that far.
+    pub ms_per_trial_at_end: Option<f64>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -145,7 +148,7 @@ pub fn run_pair(
 ) -> kiln_core::Result<BenchRow> {
     let space = function.space();
     let directions = [Direction::Minimize];
-    let (mut bests, mut times) = (Vec::new(), Vec::new());
+    let (mut bests, mut times, mut runs) = (Vec::new(), Vec::new(), Vec::new());
     for seed in 0..seeds as u64 {
         let ctx = BuildContext::new(seed).with_key(format!("strategy {}", strategy.kind));
         let mut s = registry.build_search(strategy, &ctx)?;
@@ -154,14 +157,16 @@ pub fn run_pair(
         let mut tail = Vec::new();
         for number in 0..trials as u64 {
             let t0 = Instant::now();
-            let suggestion = s.ask(
-                &space,
-                &StudyView {
-                    directions: &directions,
-                    trials: &history,
-                },
-                number,
-            )?;
+            let view = StudyView {
+                directions: &directions,
+                trials: &history,
+            };
+            let suggestion = match s.ask(&space, &view, number) {
+                Ok(suggestion) => suggestion,
+                // A finite strategy (grid, mesh) may finish before the budget does.
+                Err(kiln_core::Error::Exhausted(_)) => break,
+                Err(e) => return Err(e),
+            };
             let ask = t0.elapsed();
             let x: Vec<f64> = (0..function.bounds.len())
                 .map(|i| {
@@ -192,7 +197,10 @@ pub fn run_pair(
             }
         }
         bests.push(best);
-        times.push(tail.iter().sum::<f64>() / tail.len().max(1) as f64);
+        runs.push(history.len() as f64);
+        if !tail.is_empty() {
+            times.push(tail.iter().sum::<f64>() / tail.len() as f64);
+        }
     }
     let regrets = bests.iter().map(|b| b - function.optimum).collect();
     Ok(BenchRow {
@@ -202,7 +210,9 @@ pub fn run_pair(
         seeds,
         median_best: median(bests),
         median_regret: median(regrets),
-        ms_per_trial_at_end: times.iter().sum::<f64>() / times.len().max(1) as f64,
+        trials_run: median(runs),
+        ms_per_trial_at_end: (!times.is_empty())
+            .then(|| times.iter().sum::<f64>() / times.len() as f64),
     })
 }
 
