@@ -60,7 +60,10 @@ fn assert_refused(out: &Output, needles: &[&str]) {
         stderr(out)
     );
     let err = stderr(out);
-    assert!(err.starts_with("error: plugin library"), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("error: plugin library")),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     for n in needles {
         assert!(err.contains(n), "`{n}` not in: {err}");
@@ -219,6 +222,26 @@ search = {{ kind = "annealing", t0 = 0.5 }}
             "compiler: library `rustc 1.0.0-nightly",
             "Rebuild it",
         ],
+    );
+    // The process outlives a refusal: it goes on to load the good library and list it.
+    let out = Command::new(&kiln)
+        .arg("plugins")
+        .arg("--plugin")
+        .arg(&bad)
+        .arg("--plugin")
+        .arg(&good)
+        .output()
+        .expect("kiln");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("built differently")
+            && stderr(&out).contains("loaded plugin library"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("annealing"),
+        "the good library was not listed after a refusal"
     );
     let not_plugin = dir.path().join(format!("libplain{so}"));
     let c = dir.path().join("plain.c");

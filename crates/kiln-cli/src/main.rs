@@ -179,7 +179,24 @@ fn main_inner(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Plugins { plugins } => {
-            let registry = registry_with(&plugins)?;
+            // Listing goes on past a refused library (each refusal is reported), so one
+            // bad path does not hide what the others provide; the exit code still says.
+            let mut registry = registry()?;
+            let mut refused = 0;
+            for lib in &plugins {
+                match kiln_loader::load(lib, &mut registry) {
+                    Ok(l) => eprintln!(
+                        "loaded plugin library {} ({} {})",
+                        l.path.display(),
+                        l.name,
+                        l.version
+                    ),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        refused += 1;
+                    }
+                }
+            }
             for family in Family::ALL {
                 let entries: Vec<_> = registry.entries().filter(|e| e.family == family).collect();
                 if entries.is_empty() {
@@ -189,6 +206,9 @@ fn main_inner(cli: Cli) -> Result<()> {
                 for e in entries {
                     println!("  {:<12} {}  [{}]", e.name, e.summary, e.origin);
                 }
+            }
+            if refused > 0 {
+                anyhow::bail!("{refused} plugin library(ies) refused; see above");
             }
             Ok(())
         }
