@@ -29,6 +29,7 @@
 
 pub mod abi;
 pub mod augment;
+pub mod bench;
 pub mod data;
 pub mod ensemble;
 mod error;

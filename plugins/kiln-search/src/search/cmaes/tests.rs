@@ -45,21 +45,7 @@ fn rejects_bad_config() {
 
 /// `d` floats on `[low, high]`.
 fn box_space(d: usize, low: f64, high: f64) -> SearchSpace {
-    SearchSpace::new(
-        (0..d)
-            .map(|i| ParamSpec {
-                name: format!("x{i}"),
-                distribution: Distribution::Float {
-                    low,
-                    high,
-                    log: false,
-                    step: None,
-                },
-                condition: None,
-            })
-            .collect(),
-    )
-    .expect("valid space")
+    kiln_core::bench::box_space(&vec![(low, high); d])
 }
 
 fn coords(p: &Params) -> Vec<f64> {
@@ -159,11 +145,7 @@ fn converges_on_the_sphere() {
 }
 
 fn rosenbrock(x: &[f64]) -> Option<f64> {
-    Some(
-        x.windows(2)
-            .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
-            .sum(),
-    )
+    Some(kiln_core::bench::rosenbrock(x))
 }
 
 /// Standard CMA-ES needs about 600 evaluations to follow Rosenbrock's curved valley below

@@ -4,71 +4,9 @@
 //! 0.0186 (branin), 0.116 (hartmann6) and 6.25 (rosenbrock, 5-d).
 
 use super::{TpeConfig, TpeSearch};
-use kiln_core::{
-    Direction, Distribution, FrozenTrial, ParamSpec, SearchSpace, SearchStrategy, StudyView,
-    TrialState,
-};
-use std::f64::consts::PI;
+use kiln_core::{Direction, FrozenTrial, SearchSpace, SearchStrategy, StudyView, TrialState};
 
-/// Branin on x0 ∈ [-5, 10], x1 ∈ [0, 15]; minimum 0.397887.
-pub(super) fn branin(x: &[f64]) -> f64 {
-    let (a, b, c) = (1.0, 5.1 / (4.0 * PI * PI), 5.0 / PI);
-    let (r, s, t) = (6.0, 10.0, 1.0 / (8.0 * PI));
-    a * (x[1] - b * x[0] * x[0] + c * x[0] - r).powi(2) + s * (1.0 - t) * x[0].cos() + s
-}
-
-/// Hartmann 6-d on [0, 1]^6; minimum -3.32237.
-pub(super) fn hartmann6(x: &[f64]) -> f64 {
-    const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
-    const A: [[f64; 6]; 4] = [
-        [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
-        [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
-        [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
-        [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
-    ];
-    const P: [[f64; 6]; 4] = [
-        [1312.0, 1696.0, 5569.0, 124.0, 8283.0, 5886.0],
-        [2329.0, 4135.0, 8307.0, 3736.0, 1004.0, 9991.0],
-        [2348.0, 1451.0, 3522.0, 2883.0, 3047.0, 6650.0],
-        [4047.0, 8828.0, 8732.0, 5743.0, 1091.0, 381.0],
-    ];
-    -(0..4)
-        .map(|i| {
-            let inner: f64 = (0..6)
-                .map(|j| A[i][j] * (x[j] - P[i][j] * 1e-4).powi(2))
-                .sum();
-            ALPHA[i] * (-inner).exp()
-        })
-        .sum::<f64>()
-}
-
-/// Rosenbrock on [-2, 2]^d; minimum 0.
-pub(super) fn rosenbrock(x: &[f64]) -> f64 {
-    x.windows(2)
-        .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
-        .sum()
-}
-
-/// A space of floats `x0, x1, ...` with the given bounds.
-pub(super) fn box_space(bounds: &[(f64, f64)]) -> SearchSpace {
-    SearchSpace::new(
-        bounds
-            .iter()
-            .enumerate()
-            .map(|(i, &(low, high))| ParamSpec {
-                name: format!("x{i}"),
-                distribution: Distribution::Float {
-                    low,
-                    high,
-                    log: false,
-                    step: None,
-                },
-                condition: None,
-            })
-            .collect(),
-    )
-    .expect("a valid box")
-}
+pub(super) use kiln_core::bench::{box_space, branin, hartmann6, rosenbrock};
 
 /// Runs `n` sequential trials minimising `f`; returns the trials.
 pub(super) fn minimise(
