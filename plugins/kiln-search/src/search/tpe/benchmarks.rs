@@ -140,18 +140,12 @@ fn three_hundred_trials_on_six_dimensions() {
     assert!(best < -3.0, "300 trials only reached {best}");
 }
 
-/// Time of one ask (tell is a no-op) with 1,000 finished trials on a 6-d space, in µs.
-fn ask_time(multivariate: bool) -> f64 {
+/// Time of one ask (tell is a no-op) after `n` trials of a TPE study on hartmann6, in µs:
+/// the best of 8 batches of 50 asks (shared machines are noisy).
+fn ask_time(n: u64, multivariate: bool) -> f64 {
     let space = box_space(&[(0.0, 1.0); 6]);
-    let mut random = crate::search::RandomSearch::new(5);
-    let mut trials = minimise(&mut random, &space, hartmann6, 1000);
-    // Make the study look like a TPE run: the later half concentrates near the optimum.
-    let mut tpe = TpeSearch::new(TpeConfig::default(), 9);
-    let late = minimise(&mut tpe, &space, hartmann6, 500);
-    for (i, t) in late.into_iter().enumerate() {
-        trials[500 + i].params = t.params;
-        trials[500 + i].values = t.values;
-    }
+    let mut tpe = TpeSearch::new(TpeConfig::default(), 0);
+    let trials = minimise(&mut tpe, &space, hartmann6, n);
     let config = TpeConfig {
         multivariate,
         ..TpeConfig::default()
@@ -161,12 +155,11 @@ fn ask_time(multivariate: bool) -> f64 {
         directions: &[Direction::Minimize],
         trials: &trials,
     };
-    // The best of 8 batches of 50 asks: shared machines are noisy.
     let mut best = f64::INFINITY;
     for batch in 0..8u64 {
         let start = std::time::Instant::now();
         for i in 0..50 {
-            let sug = s.ask(&space, &view, 1000 + batch * 50 + i).expect("ask");
+            let sug = s.ask(&space, &view, n + batch * 50 + i).expect("ask");
             std::hint::black_box(sug);
         }
         best = best.min(start.elapsed().as_secs_f64() / 50.0 * 1e6);
@@ -174,21 +167,30 @@ fn ask_time(multivariate: bool) -> f64 {
     best
 }
 
-/// Run in release: `cargo test --release -p kiln-search tpe -- --ignored --nocapture`.
+/// Run in release: `cargo test --release -p kiln-search ask_time -- --ignored --nocapture`
+/// (`ASK_N=100` or `ASK_N=1000` times one study size only, e.g. under a profiler).
 #[test]
 #[ignore = "timing; run in release with --ignored --nocapture"]
 fn ask_time_multivariate() {
-    println!(
-        "multivariate: {:.1} µs per ask at 1000 trials",
-        ask_time(true)
-    );
+    let only: Option<u64> = std::env::var("ASK_N").ok().and_then(|v| v.parse().ok());
+    for n in [100, 1000]
+        .into_iter()
+        .filter(|&n| only.is_none_or(|o| o == n))
+    {
+        println!(
+            "multivariate: {:.1} µs per ask at {n} trials",
+            ask_time(n, true)
+        );
+    }
 }
 
 #[test]
 #[ignore = "timing; run in release with --ignored --nocapture"]
 fn ask_time_univariate() {
-    println!(
-        "univariate: {:.1} µs per ask at 1000 trials",
-        ask_time(false)
-    );
+    for n in [100, 1000] {
+        println!(
+            "univariate: {:.1} µs per ask at {n} trials",
+            ask_time(n, false)
+        );
+    }
 }

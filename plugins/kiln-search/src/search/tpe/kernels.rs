@@ -20,7 +20,7 @@ pub(super) fn min_sigma(n: usize) -> f64 {
 }
 
 /// The Gaussian kernels of a numeric dimension; the prior is the last.
-#[derive(Debug)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct NumericDim {
     pub mu: Vec<f64>,
     pub sigma: Vec<f64>,
@@ -33,37 +33,51 @@ pub(super) struct NumericDim {
 }
 
 impl NumericDim {
-    /// Kernels at `column` (coordinates in `[0, 1]`) plus the prior, with normalisers.
-    pub fn new(column: &[f64], discrete: bool, consider_endpoints: bool) -> Self {
-        let mut d = Self::without_norms(column, consider_endpoints);
-        d.discrete = discrete;
-        d.log_norm = (0..d.mu.len()).map(|k| d.norm(k)).collect();
-        d
-    }
-
-    /// Continuous kernels at `column` plus the prior, without normalisers yet.
-    fn without_norms(column: &[f64], consider_endpoints: bool) -> Self {
+    /// Refits to kernels at `column` plus the prior, reusing the buffers.
+    pub fn fit(
+        &mut self,
+        column: &[f64],
+        discrete: bool,
+        consider_endpoints: bool,
+        gaps: &mut GapScratch,
+    ) {
         let n = column.len();
-        let mut mu: Vec<f64> = Vec::with_capacity(n + 1);
-        mu.extend(column.iter().map(|x| x.clamp(0.0, 1.0)));
+        self.discrete = discrete;
+        self.mu.clear();
+        self.mu.extend(column.iter().map(|x| x.clamp(0.0, 1.0)));
         let floor = min_sigma(n);
-        let mut sigma = clipped_gaps(&mu, consider_endpoints, floor);
-        mu.push(0.5);
-        sigma.push(1.0);
-        // Most widths sit at the floor: one division for all of those.
+        clipped_gaps_into(&self.mu, consider_endpoints, floor, &mut self.sigma, gaps);
+        self.mu.push(0.5);
+        self.sigma.push(1.0);
+        // Most widths sit at the floor: one division and one logarithm for all of those.
         let inv_floor = 1.0 / floor;
-        let inv_sigma = sigma
-            .iter()
-            .map(|&s| if s == floor { inv_floor } else { 1.0 / s })
-            .collect();
-        NumericDim {
-            mu,
-            sigma,
-            inv_sigma,
-            discrete: false,
-            log_norm: Vec::new(),
-            inv_floor,
-            ln_floor_term: math::ln(inv_floor) - math::LN_SQRT_2PI,
+        self.inv_floor = inv_floor;
+        self.ln_floor_term = math::ln(inv_floor) - math::LN_SQRT_2PI;
+        self.inv_sigma.clear();
+        self.inv_sigma.extend(
+            self.sigma
+                .iter()
+                .map(|&s| if s == floor { inv_floor } else { 1.0 / s }),
+        );
+        // Normalisers: most kernels sit at the floor width, far from both bounds, where
+        // the normaliser is one constant. A branch-free pass marks the others, which take
+        // the full computation.
+        let common = if discrete { 0.0 } else { self.ln_floor_term };
+        // Beyond 6 √2 widths from both bounds a kernel loses under 3e-17 to them.
+        let reach = 6.0 * std::f64::consts::SQRT_2;
+        self.log_norm.clear();
+        self.log_norm.resize(self.mu.len(), common);
+        let special = &mut gaps.special;
+        special.clear();
+        special.resize(self.mu.len(), 0);
+        let mut n_special = 0;
+        for (k, (&m, &inv)) in self.mu.iter().zip(&self.inv_sigma).enumerate() {
+            special[n_special] = k as u32;
+            let near_bound = m * inv < reach || (1.0 - m) * inv < reach;
+            n_special += usize::from(near_bound || inv != inv_floor);
+        }
+        for &k in &special[..n_special] {
+            self.log_norm[k as usize] = self.norm(k as usize);
         }
     }
 
@@ -89,7 +103,7 @@ impl NumericDim {
 }
 
 /// The categorical kernels of a dimension; the prior is the last.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct CategoricalDim {
     pub n_choices: usize,
     /// The observed choice of each kernel, [`PRIOR`] for the prior.
@@ -124,7 +138,7 @@ impl CategoricalDim {
 }
 
 /// One dimension's kernels.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum Dim {
     Numeric(NumericDim),
     Categorical(CategoricalDim),
@@ -207,50 +221,106 @@ pub(super) fn term(dim: &Dim, k: usize, x: f64, axis: &Axis<'_>, memo: &mut Memo
 /// cell's lowest and highest point (by value, then index: the sorted order) can get more
 /// than the floor, from the highest point of the previous non-empty cell and the lowest of
 /// the next one. Linear in the number of points.
+#[cfg(test)]
 pub(super) fn clipped_gaps(mu: &[f64], consider_endpoints: bool, floor: f64) -> Vec<f64> {
+    let mut sigma = Vec::new();
+    clipped_gaps_into(
+        mu,
+        consider_endpoints,
+        floor,
+        &mut sigma,
+        &mut GapScratch::default(),
+    );
+    sigma
+}
+
+/// Buffers of [`clipped_gaps_into`] (per cell of width `floor`, the lowest and highest
+/// point as value and index, and the list of non-empty cells) and of the normalisers.
+#[derive(Debug, Clone, Default)]
+pub(super) struct GapScratch {
+    low: Vec<f64>,
+    low_at: Vec<u32>,
+    high: Vec<f64>,
+    high_at: Vec<u32>,
+    filled: Vec<u32>,
+    special: Vec<u32>,
+}
+
+/// [`clipped_gaps`] into `sigma`, with reusable buffers.
+pub(super) fn clipped_gaps_into(
+    mu: &[f64],
+    consider_endpoints: bool,
+    floor: f64,
+    sigma: &mut Vec<f64>,
+    s: &mut GapScratch,
+) {
     let n = mu.len();
-    let mut sigma = vec![floor; n];
+    sigma.clear();
+    sigma.resize(n, floor);
     if n == 0 {
-        return sigma;
+        return;
     }
     let cells = (1.0 / floor).round().max(1.0) as usize;
-    // Per cell: count, lowest and highest point as (value, index).
-    let mut count = vec![0u32; cells];
-    let mut low = vec![(f64::INFINITY, 0u32); cells];
-    let mut high = vec![(f64::NEG_INFINITY, 0u32); cells];
+    s.low.clear();
+    s.low.resize(cells, f64::INFINITY);
+    s.low_at.clear();
+    s.low_at.resize(cells, 0);
+    s.high.clear();
+    s.high.resize(cells, f64::NEG_INFINITY);
+    s.high_at.clear();
+    s.high_at.resize(cells, 0);
+    let scale = cells as f64;
     for (i, &x) in mu.iter().enumerate() {
-        let c = ((x * cells as f64) as usize).min(cells - 1);
-        count[c] += 1;
-        // Ties keep the lower index lowest and the higher index highest, as a sort would.
-        if x < low[c].0 || count[c] == 1 {
-            low[c] = (x, i as u32);
+        let c = ((x * scale) as usize).min(cells - 1);
+        // Ties keep the lower index lowest and the higher index highest, as a sort would
+        // (every point is below the initial +inf, so the first of a cell always lands).
+        if x < s.low[c] {
+            s.low[c] = x;
+            s.low_at[c] = i as u32;
         }
-        if x >= high[c].0 {
-            high[c] = (x, i as u32);
+        if x >= s.high[c] {
+            s.high[c] = x;
+            s.high_at[c] = i as u32;
         }
     }
-    let filled: Vec<usize> = (0..cells).filter(|&c| count[c] > 0).collect();
+    s.filled.clear();
+    s.filled
+        .extend((0..cells as u32).filter(|&c| s.low[c as usize] < f64::INFINITY));
     let inward = !consider_endpoints && n >= 2;
-    let mut widen = |i: u32, g: f64| {
-        let v = &mut sigma[i as usize];
-        *v = v.max(g.min(1.0));
-    };
-    for (j, &c) in filled.iter().enumerate() {
-        let before = if j == 0 { 0.0 } else { high[filled[j - 1]].0 };
-        let after = filled.get(j + 1).map_or(1.0, |&d| low[d].0);
-        let (first, last) = (j == 0, j + 1 == filled.len());
-        let (lo, hi) = (low[c], high[c]);
+    let last_j = s.filled.len() - 1;
+    for (j, &c) in s.filled.iter().enumerate() {
+        let c = c as usize;
+        let before = if j == 0 {
+            0.0
+        } else {
+            s.high[s.filled[j - 1] as usize]
+        };
+        let after = if j == last_j {
+            1.0
+        } else {
+            s.low[s.filled[j + 1] as usize]
+        };
+        let (first, last) = (j == 0, j == last_j);
+        let mut widen = |i: u32, g: f64| {
+            let v = &mut sigma[i as usize];
+            *v = v.max(g.min(1.0));
+        };
         // The lowest point's left gap, and the right gap of the highest (the same point
         // when it is alone in its cell).
         if !(inward && first) {
-            widen(lo.1, lo.0 - before);
+            widen(s.low_at[c], s.low[c] - before);
         }
-        let top = if count[c] == 1 { lo } else { hi };
+        // Alone in its cell exactly when its lowest and highest point are the same one (of
+        // equal points, the lowest is the first and the highest the last).
+        let (top, top_at) = if s.low_at[c] == s.high_at[c] {
+            (s.low[c], s.low_at[c])
+        } else {
+            (s.high[c], s.high_at[c])
+        };
         if !(inward && last) {
-            widen(top.1, after - top.0);
+            widen(top_at, after - top);
         }
     }
-    sigma
 }
 
 #[cfg(test)]

@@ -181,6 +181,11 @@ fn upper_tail_mass(a: f64, b: f64) -> f64 {
 
 /// A draw of the normal `(mu, sigma)` truncated to `[0, 1]`, by rejection. With `mu` in
 /// `[0, 1]` and `sigma <= 1` at least a third of the draws are accepted.
+///
+/// The normal draws are the core's Box–Muller ones. Marsaglia's polar method (no cosine)
+/// was measured as a replacement: a few per cent faster per ask, but its different random
+/// stream moved the 100-seed median regret on branin from 0.013 to 0.025 (hartmann6 from
+/// 0.080 to 0.070): a reminder of how much these medians depend on the stream.
 pub(super) fn sample_truncated(rng: &mut Rng, mu: f64, sigma: f64) -> f64 {
     for _ in 0..100 {
         let x = mu + sigma * rng.normal();
@@ -206,6 +211,58 @@ pub(super) fn max_of(v: &[f64]) -> f64 {
         .iter()
         .fold(f64::NEG_INFINITY, |a, &b| a.max(b));
     m.iter().fold(tail, |a, &b| a.max(b))
+}
+
+/// [`max_of`] in single precision.
+pub(super) fn max_of32(v: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for i in 0..8 {
+            m[i] = if c[i] > m[i] { c[i] } else { m[i] };
+        }
+    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    m.iter().fold(tail, |a, &b| a.max(b))
+}
+
+/// `e^x` in single precision for `x` in `[-80, 0]` (relative error ~2e-7), branch-free so
+/// that loops of it vectorise.
+#[inline(always)]
+fn exp32(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer.
+    const SHIFT: f32 = 12_582_912.0;
+    let xc = x.max(-80.0);
+    let shifted = xc * std::f32::consts::LOG2_E + SHIFT;
+    let n = shifted - SHIFT;
+    let r = xc - n * LN2_HI - n * LN2_LO; // |r| <= ln(2)/2
+    // Taylor series to degree 6: remainder below 1.3e-7 on |r| <= 0.35.
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    // The low mantissa bits of `shifted` hold n: 2^n from them, without a conversion.
+    let scale = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23);
+    p * scale
+}
+
+/// `Σ e^{v}` for `v <= 0` in single precision (terms below e^-80 count as e^-80), with
+/// eight independent partial sums so that it vectorises.
+pub(super) fn sum_exp32(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for i in 0..8 {
+            acc[i] += exp32(c[i]);
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|&t| exp32(t)).sum();
+    acc.iter().sum::<f32>() + tail
 }
 
 /// `Σ e^{v - max}`, with four independent partial sums (no loop-carried latency, and the
@@ -271,6 +328,18 @@ mod tests {
             assert!((ln(x) - x.ln()).abs() < 1e-16, "{x}");
         }
         assert!(ln(0.0) == f64::NEG_INFINITY && ln(-1.0).is_nan());
+    }
+
+    #[test]
+    fn exp32_matches_std() {
+        for i in 0..8000 {
+            let x = -(i as f32) * 0.01;
+            let (a, b) = (exp32(x), x.exp());
+            assert!(((a - b) / b).abs() < 4e-7, "exp32({x}) = {a}, std {b}");
+        }
+        let v: Vec<f32> = (0..37).map(|i| -(i as f32) * 0.5).collect();
+        let want: f64 = v.iter().map(|&t| f64::from(t).exp()).sum();
+        assert!((f64::from(sum_exp32(&v)) - want).abs() < 1e-6 * want);
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub(super) struct SplitParams {
 
 /// The usable trials, in study order, as rows of coordinates (one column per parameter of
 /// the space, NaN where the parameter was inactive or unreadable).
-#[derive(Debug)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Observations {
     /// Columns per row: the number of parameters of the space.
     pub width: usize,
@@ -37,6 +37,10 @@ pub(super) struct Observations {
     pub below: Vec<bool>,
     /// Whether the study has several objectives (the "below" rows then weigh the same).
     pub multi_objective: bool,
+    /// Buffers of the split, kept between asks.
+    keys: Vec<(Key, usize)>,
+    front: Vec<f64>,
+    front_rows: Vec<usize>,
 }
 
 /// A row's rank key: class (0 complete, 1 pruned, 2 unusable values), two keys, number.
@@ -119,6 +123,7 @@ fn read_coords(t: &FrozenTrial, by_name: &[(&str, usize)], axes: &[Axis<'_>], ro
 
 impl Observations {
     /// Reads `study` (leaving out trial `number`, the one being asked), through `memo`.
+    #[cfg(test)]
     pub fn collect(
         memo: &mut TrialMemo,
         space: &SearchSpace,
@@ -127,6 +132,21 @@ impl Observations {
         number: u64,
         p: &SplitParams,
     ) -> Self {
+        let mut obs = Observations::default();
+        obs.refill(memo, space, axes, study, number, p);
+        obs
+    }
+
+    /// [`Observations::collect`] into `self`, reusing its buffers.
+    pub fn refill(
+        &mut self,
+        memo: &mut TrialMemo,
+        space: &SearchSpace,
+        axes: &[Axis<'_>],
+        study: &StudyView<'_>,
+        number: u64,
+        p: &SplitParams,
+    ) {
         let width = space.params().len();
         let m = study.directions.len().max(1);
         memo.check(space, m);
@@ -145,10 +165,14 @@ impl Observations {
         // Trial numbers are dense from 0; far larger ones are simply not remembered.
         let memo_limit = 4 * study.trials.len() + 1024;
 
-        let mut coords = Vec::with_capacity(study.trials.len() * width);
-        let mut keys: Vec<(Key, usize)> = Vec::with_capacity(study.trials.len());
-        let mut front: Vec<f64> = Vec::new(); // multi-objective loss vectors
-        let mut front_rows: Vec<usize> = Vec::new();
+        let mut coords = std::mem::take(&mut self.coords);
+        coords.clear();
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        let mut front = std::mem::take(&mut self.front); // multi-objective loss vectors
+        front.clear();
+        let mut front_rows = std::mem::take(&mut self.front_rows);
+        front_rows.clear();
         let mut fresh_values: Vec<f64> = vec![f64::NAN; m];
         let mut rows = 0;
         for t in study.trials {
@@ -221,7 +245,9 @@ impl Observations {
         let n_below = ((p.gamma * n as f64).ceil() as usize)
             .min(p.max_below)
             .min(n);
-        let mut below = vec![false; rows];
+        let mut below = std::mem::take(&mut self.below);
+        below.clear();
+        below.resize(rows, false);
         let mut rest = n_below;
         if multi && !front_rows.is_empty() {
             let take = rest.min(front_rows.len());
@@ -238,12 +264,15 @@ impl Observations {
                 below[row] = true;
             }
         }
-        Observations {
+        *self = Observations {
             width,
             coords,
             below,
             multi_objective: multi,
-        }
+            keys,
+            front,
+            front_rows,
+        };
     }
 
     /// Number of rows.

@@ -8,14 +8,20 @@
 //!
 //! Scoring 24 candidates against a thousand kernels is the hot loop. Every continuous
 //! dimension is scored for every kernel in vectorised passes (two dimensions per pass, the
-//! kernels' log-weights and normalisers folded into one `base` beforehand). Discrete and
+//! kernels' log-weights and normalisers folded into one `base` beforehand). When every
+//! dimension is continuous (the common case) those passes run in single precision, four
+//! kernels per instruction, and the terms within [`CUTOFF`] of the largest are summed by a
+//! vectorised single-precision exponential: together twice as fast, and on the benchmark
+//! functions the medians came out exactly as in double precision. A k-d tree over the kernels was tried too and lost:
+//! the "above" trials cluster where the candidates are, so it pruned little and its build
+//! cost more than it saved. Discrete and
 //! categorical dimensions cost error functions or lookups, so they are scored only for the
 //! kernels whose partial score, plus what the remaining dimensions could still add, stays
 //! within [`CUTOFF`] (in log units) of a known lower bound of the best kernel's score. The
 //! final sum skips terms below the same line. It is exact to a relative `n e^-25`.
 
 use super::axis::Axis;
-use super::kernels::{CategoricalDim, Dim, Memo, NumericDim, PRIOR, term};
+use super::kernels::{CategoricalDim, Dim, GapScratch, Memo, NumericDim, PRIOR, term};
 use super::math;
 use kiln_core::Rng;
 
@@ -39,12 +45,15 @@ const CUTOFF: f64 = 25.0;
 pub(super) struct EvalScratch {
     memo: Memo,
     partial: Vec<f64>,
+    partial32: Vec<f32>,
+    near32: Vec<f32>,
     active: Vec<u32>,
     near: Vec<f64>,
 }
 
-/// A mixture over the coordinates of one group of parameters.
-#[derive(Debug)]
+/// A mixture over the coordinates of one group of parameters. Built by [`Mixture::fit`],
+/// which reuses the buffers of the previous fit.
+#[derive(Debug, Clone, Default)]
 pub(super) struct Mixture {
     n_kernels: usize,
     cum_w: Vec<f64>,
@@ -59,20 +68,43 @@ pub(super) struct Mixture {
     /// `base_has_norms` (they are continuous).
     base: Vec<f64>,
     base_has_norms: bool,
+    /// When every dimension is continuous: single-precision copies of `base` and, per
+    /// dimension, of the centres and of the inverse widths times `√½` (see
+    /// [`Mixture::log_pdf_continuous`]). Empty otherwise.
+    base32: Vec<f32>,
+    mu32: Vec<f32>,
+    scale32: Vec<f32>,
+    /// Buffers of the bandwidth computation.
+    gaps: GapScratch,
 }
 
 impl Mixture {
-    /// Builds the estimator from `columns` (one per axis, each with a coordinate per
-    /// observation) and one weight per observation; the prior kernel comes last.
+    /// The estimator of `columns` (see [`Mixture::fit`]).
+    #[cfg(test)]
     pub fn new(
         columns: &[Vec<f64>],
         weights: &[f64],
         axes: &[&Axis<'_>],
         p: &MixtureParams,
     ) -> Self {
+        let mut m = Mixture::default();
+        m.fit(columns, weights, axes, p);
+        m
+    }
+
+    /// Fits the estimator to `columns` (one per axis, each with a coordinate per
+    /// observation) and one weight per observation; the prior kernel comes last.
+    pub fn fit(
+        &mut self,
+        columns: &[Vec<f64>],
+        weights: &[f64],
+        axes: &[&Axis<'_>],
+        p: &MixtureParams,
+    ) {
         let n = weights.len();
         let d_count = axes.len();
         let n_kernels = n + 1;
+        self.n_kernels = n_kernels;
         let cost = |a: &Axis<'_>| {
             if a.is_categorical() {
                 1
@@ -82,71 +114,97 @@ impl Mixture {
                 0
             }
         };
-        let mut order: Vec<usize> = (0..d_count).collect();
-        order.sort_by_key(|&d| (cost(axes[d]), d));
+        self.order.clear();
+        self.order.extend(0..d_count);
+        self.order.sort_by_key(|&d| (cost(axes[d]), d));
         let total: f64 = weights.iter().sum::<f64>() + if n == 0 { 1.0 } else { p.prior_weight };
-        let weight = |k: usize| match weights.get(k) {
-            Some(&w) => w / total,
-            None if n == 0 => 1.0,
-            None => p.prior_weight / total,
+        let inv_total = 1.0 / total;
+        let prior = if n == 0 {
+            1.0
+        } else {
+            p.prior_weight * inv_total
         };
-        let mut acc = 0.0;
-        let mut cum_w = Vec::with_capacity(n_kernels);
-        let mut log_w = Vec::with_capacity(n_kernels);
-        for k in 0..n_kernels {
-            let w = weight(k);
-            acc += w;
-            cum_w.push(acc);
-            log_w.push(math::ln(w));
-        }
-        let dims: Vec<Dim> = axes
-            .iter()
-            .zip(columns)
-            .map(|(axis, column)| {
-                let column = &column[..n];
-                if axis.is_categorical() {
-                    Dim::Categorical(CategoricalDim::new(
-                        column,
-                        axis.n_choices(),
-                        p.prior_weight,
-                    ))
-                } else {
-                    Dim::Numeric(NumericDim::new(
+        let normalised = weights.iter().map(|&w| w * inv_total).chain([prior]);
+        self.cum_w.clear();
+        self.cum_w.extend(normalised.clone().scan(0.0, |acc, w| {
+            *acc += w;
+            Some(*acc)
+        }));
+        self.base.clear();
+        self.base.extend(normalised.map(math::ln));
+        self.dims.truncate(d_count);
+        for (d, (axis, column)) in axes.iter().zip(columns).enumerate() {
+            let column = &column[..n];
+            if axis.is_categorical() {
+                let dim = Dim::Categorical(CategoricalDim::new(
+                    column,
+                    axis.n_choices(),
+                    p.prior_weight,
+                ));
+                match self.dims.get_mut(d) {
+                    Some(slot) => *slot = dim,
+                    None => self.dims.push(dim),
+                }
+            } else {
+                if !matches!(self.dims.get(d), Some(Dim::Numeric(_))) {
+                    let dim = Dim::Numeric(NumericDim::default());
+                    match self.dims.get_mut(d) {
+                        Some(slot) => *slot = dim,
+                        None => self.dims.push(dim),
+                    }
+                }
+                if let Some(Dim::Numeric(nd)) = self.dims.get_mut(d) {
+                    nd.fit(
                         column,
                         axis.is_discrete(),
                         p.consider_endpoints,
-                    ))
-                }
-            })
-            .collect();
-        // Every continuous dimension is scored for every kernel in vectorised passes (their
-        // normalisers folded into `base`); the rest are pruned. Without continuous
-        // dimensions, one generic full pass.
-        let continuous = order.iter().take_while(|&&d| cost(axes[d]) == 0).count();
-        let full_passes = continuous.max(1).min(d_count.max(1));
-        let base_has_norms = continuous >= full_passes;
-        // What the pruned dimensions can still add (only they need it).
-        let mut bound_after = vec![0.0; d_count];
-        for j in (full_passes.saturating_sub(1)..d_count.saturating_sub(1)).rev() {
-            bound_after[j] = bound_after[j + 1] + dims[order[j + 1]].max_term();
-        }
-        let mut base = log_w;
-        if base_has_norms {
-            for &d in &order[..full_passes] {
-                if let Dim::Numeric(nd) = &dims[d] {
-                    base.iter_mut().zip(&nd.log_norm).for_each(|(b, l)| *b += l);
+                        &mut self.gaps,
+                    );
                 }
             }
         }
-        Mixture {
-            n_kernels,
-            cum_w,
-            dims,
-            order,
-            bound_after,
-            full_passes,
-            base,
-            base_has_norms,
+        // Every continuous dimension is scored for every kernel in vectorised passes (their
+        // normalisers folded into `base`); the rest are pruned. Without continuous
+        // dimensions, one generic full pass.
+        let continuous = self
+            .order
+            .iter()
+            .take_while(|&&d| cost(axes[d]) == 0)
+            .count();
+        let full_passes = continuous.max(1).min(d_count.max(1));
+        self.full_passes = full_passes;
+        self.base_has_norms = continuous >= full_passes;
+        // What the pruned dimensions can still add (only they need it).
+        self.bound_after.clear();
+        self.bound_after.resize(d_count, 0.0);
+        for j in (full_passes.saturating_sub(1)..d_count.saturating_sub(1)).rev() {
+            self.bound_after[j] = self.bound_after[j + 1] + self.dims[self.order[j + 1]].max_term();
+        }
+        if self.base_has_norms {
+            for &d in &self.order[..full_passes] {
+                if let Dim::Numeric(nd) = &self.dims[d] {
+                    self.base
+                        .iter_mut()
+                        .zip(&nd.log_norm)
+                        .for_each(|(b, l)| *b += l);
+                }
+            }
+        }
+        self.base32.clear();
+        self.mu32.clear();
+        self.scale32.clear();
+        if self.base_has_norms && full_passes == d_count {
+            self.base32.extend(self.base.iter().map(|&b| b as f32));
+            for dim in &self.dims {
+                if let Dim::Numeric(nd) = dim {
+                    self.mu32.extend(nd.mu.iter().map(|&m| m as f32));
+                    self.scale32.extend(
+                        nd.inv_sigma
+                            .iter()
+                            .map(|&i| (i * std::f64::consts::FRAC_1_SQRT_2) as f32),
+                    );
+                }
+            }
         }
     }
 
@@ -202,12 +260,67 @@ impl Mixture {
         }
     }
 
+    /// `ln p(x)` when every dimension is continuous, in single precision: each kernel's
+    /// log-term is `base - Σ ((x - μ) · √½/σ)²`, two dimensions per pass over equal-length
+    /// slices (four kernels per instruction). The terms near the largest are summed in
+    /// double precision. Rounding moves the result by about 1e-6 per unit of log-density,
+    /// which cannot change which of two candidates scores higher except in a near tie.
+    fn log_pdf_continuous(&self, x: &[f64], s: &mut EvalScratch) -> f64 {
+        let n = self.n_kernels;
+        let p = &mut s.partial32;
+        p.clear();
+        p.extend_from_slice(&self.base32);
+        let p = &mut p[..n];
+        let col = |d: usize| d * n..(d + 1) * n;
+        let d_count = self.dims.len();
+        let mut d = 0;
+        while d + 1 < d_count {
+            let (m0, s0) = (&self.mu32[col(d)], &self.scale32[col(d)]);
+            let (m1, s1) = (&self.mu32[col(d + 1)], &self.scale32[col(d + 1)]);
+            let (x0, x1) = (x[d] as f32, x[d + 1] as f32);
+            for k in 0..n {
+                let z0 = (x0 - m0[k]) * s0[k];
+                let z1 = (x1 - m1[k]) * s1[k];
+                p[k] -= z0 * z0 + z1 * z1;
+            }
+            d += 2;
+        }
+        if d < d_count {
+            let (m0, s0) = (&self.mu32[col(d)], &self.scale32[col(d)]);
+            let x0 = x[d] as f32;
+            for k in 0..n {
+                let z0 = (x0 - m0[k]) * s0[k];
+                p[k] -= z0 * z0;
+            }
+        }
+        let max = math::max_of32(p);
+        if !max.is_finite() {
+            return f64::from(max);
+        }
+        // Branch-free compaction of the terms within CUTOFF of the largest (a fifth or so
+        // of them at a thousand kernels: a branch would mispredict often).
+        let floor = max - CUTOFF as f32;
+        let near = &mut s.near32;
+        near.clear();
+        near.resize(n, 0.0);
+        let mut kept = 0;
+        for &t in p.iter() {
+            near[kept] = t - max;
+            kept += usize::from(t >= floor);
+        }
+        f64::from(max) + math::ln(f64::from(math::sum_exp32(&near[..kept])))
+    }
+
     fn log_pdf_one(&self, x: &[f64], axes: &[&Axis<'_>], s: &mut EvalScratch) -> f64 {
+        if !self.base32.is_empty() {
+            return self.log_pdf_continuous(x, s);
+        }
         let EvalScratch {
             memo,
             partial,
             active,
             near,
+            ..
         } = s;
         let n = self.n_kernels;
         partial.clear();
@@ -412,6 +525,52 @@ mod tests {
             let k = pair[0] * 5.0 - 0.5;
             assert!((k - k.round()).abs() < 1e-9, "{}", pair[0]);
             assert!(pair[1] < 3.0);
+        }
+    }
+
+    #[test]
+    fn single_precision_scores_match_the_full_sums() {
+        let float = unit();
+        let af = Axis::new(&float);
+        let axes = [&af, &af, &af];
+        let mut rng = Rng::new(7);
+        let n = 600;
+        let cols: Vec<Vec<f64>> = (0..3)
+            .map(|_| {
+                (0..n)
+                    .map(|i| {
+                        if i % 3 == 0 {
+                            rng.uniform()
+                        } else {
+                            (0.6 + 0.05 * rng.normal()).clamp(0.0, 1.0)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let weights: Vec<f64> = (0..n).map(|i| 0.1 + i as f64 / n as f64).collect();
+        let m = Mixture::new(&cols, &weights, &axes, &P);
+        assert!(!m.base32.is_empty(), "the single-precision path is taken");
+        let mut s = EvalScratch::default();
+        let mut out = Vec::new();
+        for round in 0..40 {
+            let x: Vec<f64> = (0..3)
+                .map(|_| {
+                    if round % 2 == 0 {
+                        rng.uniform()
+                    } else {
+                        (0.6 + 0.03 * rng.normal()).clamp(0.0, 1.0)
+                    }
+                })
+                .collect();
+            m.log_pdf(&x, &axes, &mut out, &mut s);
+            let want = brute(&m, &weights, &x, &axes);
+            // Single precision: about 1e-6 per unit of log-density.
+            assert!(
+                (out[0] - want).abs() < 1e-5 * want.abs().max(1.0),
+                "{} vs {want}",
+                out[0]
+            );
         }
     }
 

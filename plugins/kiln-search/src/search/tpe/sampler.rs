@@ -30,6 +30,8 @@ pub struct TpeSearch {
     seed: u64,
     scratch: Scratch,
     memo: TrialMemo,
+    /// The last ask's observations, kept for their buffers.
+    observations: Observations,
 }
 
 /// Buffers reused from one ask to the next (not state: never saved; each is overwritten
@@ -45,6 +47,11 @@ struct Scratch {
     log_l: Vec<f64>,
     log_g: Vec<f64>,
     eval: EvalScratch,
+    /// Each observation's group (see `sample_group`).
+    group: Vec<u8>,
+    /// The "below" and "above" estimators, refitted in place.
+    l: Mixture,
+    g: Mixture,
 }
 
 impl TpeSearch {
@@ -56,6 +63,7 @@ impl TpeSearch {
             seed,
             scratch: Scratch::default(),
             memo: TrialMemo::default(),
+            observations: Observations::default(),
         }
     }
 
@@ -98,22 +106,32 @@ impl TpeSearch {
         }
         s.w_below.clear();
         let mut n_above = 0;
-        for (r, &below) in obs.below.iter().enumerate() {
-            let row = obs.row(r);
-            if dims.iter().any(|&i| row[i].is_nan()) {
-                continue;
-            }
-            let dest = if below {
-                s.w_below.push(1.0);
-                &mut s.below
-            } else {
-                n_above += 1;
-                &mut s.above
-            };
-            for (col, &i) in dest.iter_mut().zip(&dims) {
-                col.push(row[i]);
+        // Each row's group (0: a parameter inactive, 1: below, 2: above), then the columns.
+        s.group.clear();
+        s.group
+            .extend(obs.below.iter().enumerate().map(|(r, &below)| {
+                let row = obs.row(r);
+                if dims.iter().any(|&i| row[i].is_nan()) {
+                    0
+                } else if below {
+                    1
+                } else {
+                    2
+                }
+            }));
+        for (j, &i) in dims.iter().enumerate() {
+            for (dest, group) in [(&mut s.below[j], 1), (&mut s.above[j], 2)] {
+                dest.extend(
+                    s.group
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &g)| g == group)
+                        .map(|(r, _)| obs.coords[r * obs.width + i]),
+                );
             }
         }
+        n_above += s.above.first().map_or(0, Vec::len);
+        s.w_below.resize(s.below.first().map_or(0, Vec::len), 1.0);
         if s.w_below.is_empty() && n_above == 0 {
             // Never observed (a branch no trial took yet): nothing to learn from.
             for &i in &dims {
@@ -126,11 +144,11 @@ impl TpeSearch {
             default_weights(s.w_below.len(), &mut s.w_below);
         }
         default_weights(n_above, &mut s.w_above);
-        let l = Mixture::new(&s.below, &s.w_below, &group_axes, &p);
-        l.sample(rng, n_candidates, &group_axes, &mut s.cands);
-        l.log_pdf(&s.cands, &group_axes, &mut s.log_l, &mut s.eval);
-        let g = Mixture::new(&s.above, &s.w_above, &group_axes, &p);
-        g.log_pdf(&s.cands, &group_axes, &mut s.log_g, &mut s.eval);
+        s.l.fit(&s.below, &s.w_below, &group_axes, &p);
+        s.l.sample(rng, n_candidates, &group_axes, &mut s.cands);
+        s.l.log_pdf(&s.cands, &group_axes, &mut s.log_l, &mut s.eval);
+        s.g.fit(&s.above, &s.w_above, &group_axes, &p);
+        s.g.log_pdf(&s.cands, &group_axes, &mut s.log_g, &mut s.eval);
         let mut best = 0;
         let mut best_score = f64::NEG_INFINITY;
         for (c, (ll, lg)) in s.log_l.iter().zip(&s.log_g).enumerate() {
@@ -174,7 +192,8 @@ impl SearchStrategy for TpeSearch {
             gamma: self.config.gamma,
             max_below: self.config.max_below,
         };
-        let obs = Observations::collect(&mut self.memo, space, &axes, study, number, &split);
+        let mut obs = std::mem::take(&mut self.observations);
+        obs.refill(&mut self.memo, space, &axes, study, number, &split);
 
         let specs = space.params();
         let parent: Vec<Option<usize>> = specs
@@ -218,6 +237,7 @@ impl SearchStrategy for TpeSearch {
                 self.sample_group(space, &axes, &obs, g, &mut rng, &mut chosen);
             }
         }
+        self.observations = obs;
         Ok(Suggestion::new(chosen))
     }
 }
