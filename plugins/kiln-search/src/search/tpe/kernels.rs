@@ -26,10 +26,8 @@ pub(super) struct NumericDim {
     pub sigma: Vec<f64>,
     pub inv_sigma: Vec<f64>,
     pub discrete: bool,
-    /// [`Self::norm`] of every kernel.
+    /// Every kernel's normaliser (see [`NormMemo::get`]).
     pub log_norm: Vec<f64>,
-    inv_floor: f64,
-    ln_floor_term: f64,
 }
 
 impl NumericDim {
@@ -39,60 +37,47 @@ impl NumericDim {
         column: &[f64],
         discrete: bool,
         consider_endpoints: bool,
-        gaps: &mut GapScratch,
+        scratch: &mut FitScratch,
     ) {
         let n = column.len();
         self.discrete = discrete;
         self.mu.clear();
         self.mu.extend(column.iter().map(|x| x.clamp(0.0, 1.0)));
         let floor = min_sigma(n);
-        clipped_gaps_into(&self.mu, consider_endpoints, floor, &mut self.sigma, gaps);
+        clipped_gaps_into(
+            &self.mu,
+            consider_endpoints,
+            floor,
+            &mut self.sigma,
+            &mut scratch.gaps,
+        );
         self.mu.push(0.5);
         self.sigma.push(1.0);
         // Most widths sit at the floor: one division and one logarithm for all of those.
         let inv_floor = 1.0 / floor;
-        self.inv_floor = inv_floor;
-        self.ln_floor_term = math::ln(inv_floor) - math::LN_SQRT_2PI;
-        self.inv_sigma.clear();
-        self.inv_sigma.extend(
-            self.sigma
-                .iter()
-                .map(|&s| if s == floor { inv_floor } else { 1.0 / s }),
-        );
+        let ln_floor_term = math::ln(inv_floor) - math::LN_SQRT_2PI;
         // Normalisers: most kernels sit at the floor width, far from both bounds, where
-        // the normaliser is one constant. A branch-free pass marks the others, which take
-        // the full computation.
-        let common = if discrete { 0.0 } else { self.ln_floor_term };
+        // the normaliser is one constant; the others take the full computation, remembered
+        // between fits (a kernel usually keeps its centre and width from one ask to the
+        // next).
+        let common = if discrete { 0.0 } else { ln_floor_term };
         // Beyond 6 √2 widths from both bounds a kernel loses under 3e-17 to them.
         let reach = 6.0 * std::f64::consts::SQRT_2;
-        self.log_norm.clear();
-        self.log_norm.resize(self.mu.len(), common);
-        let special = &mut gaps.special;
-        special.clear();
-        special.resize(self.mu.len(), 0);
-        let mut n_special = 0;
-        for (k, (&m, &inv)) in self.mu.iter().zip(&self.inv_sigma).enumerate() {
-            special[n_special] = k as u32;
-            let near_bound = m * inv < reach || (1.0 - m) * inv < reach;
-            n_special += usize::from(near_bound || inv != inv_floor);
-        }
-        for &k in &special[..n_special] {
-            self.log_norm[k as usize] = self.norm(k as usize);
-        }
-    }
-
-    /// Kernel `k`'s normaliser: continuous `-ln σ - ln √2π - ln Z`, discrete `-ln Z`.
-    #[inline]
-    fn norm(&self, k: usize) -> f64 {
-        let inv = self.inv_sigma[k];
-        let z = -math::ln_unit_mass(self.mu[k], inv);
-        if self.discrete {
-            z
-        } else if inv == self.inv_floor {
-            // Most widths sit at the floor: one logarithm for all of those.
-            z + self.ln_floor_term
-        } else {
-            z + math::ln(inv) - math::LN_SQRT_2PI
+        let k_count = self.mu.len();
+        self.inv_sigma.resize(k_count, 0.0);
+        self.log_norm.resize(k_count, 0.0);
+        let kernels = self.mu.iter().zip(&self.sigma);
+        let out = self.inv_sigma.iter_mut().zip(self.log_norm.iter_mut());
+        for ((&m, &s), (inv_out, ln_out)) in kernels.zip(out) {
+            let at_floor = s == floor;
+            let inv = if at_floor { inv_floor } else { 1.0 / s };
+            let plain = at_floor && m * inv >= reach && (1.0 - m) * inv >= reach;
+            *inv_out = inv;
+            *ln_out = if plain {
+                common
+            } else {
+                scratch.norms.get(m, inv, discrete)
+            };
         }
     }
 
@@ -234,16 +219,75 @@ pub(super) fn clipped_gaps(mu: &[f64], consider_endpoints: bool, floor: f64) -> 
     sigma
 }
 
-/// Buffers of [`clipped_gaps_into`] (per cell of width `floor`, the lowest and highest
-/// point as value and index, and the list of non-empty cells) and of the normalisers.
+/// What [`NumericDim::fit`] keeps between fits: buffers, and remembered normalisers.
+#[derive(Debug, Clone, Default)]
+pub(super) struct FitScratch {
+    gaps: GapScratch,
+    norms: NormMemo,
+}
+
+/// Normalisers by kernel centre, inverse width and discreteness: a pure function of the
+/// key, so remembering them never changes a result. Direct-mapped, 2,048 slots.
+#[derive(Debug, Clone)]
+struct NormMemo {
+    keys: Vec<[u64; 3]>,
+    values: Vec<f64>,
+}
+
+impl Default for NormMemo {
+    fn default() -> Self {
+        NormMemo {
+            keys: vec![[u64::MAX; 3]; 1 << 11],
+            values: vec![0.0; 1 << 11],
+        }
+    }
+}
+
+impl NormMemo {
+    /// A kernel's normaliser: continuous `-ln Z + (ln(1/σ) - ln √2π)`, discrete `-ln Z`,
+    /// where `Z` is the mass the kernel puts on `[0, 1]`.
+    fn get(&mut self, mu: f64, inv: f64, discrete: bool) -> f64 {
+        let key = [mu.to_bits(), inv.to_bits(), u64::from(discrete)];
+        let h =
+            (key[0] ^ key[1].rotate_left(29) ^ key[2]).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 53;
+        let slot = h as usize;
+        if self.keys[slot] != key {
+            let z = -math::ln_unit_mass(mu, inv);
+            self.values[slot] = if discrete {
+                z
+            } else {
+                z + (math::ln(inv) - math::LN_SQRT_2PI)
+            };
+            self.keys[slot] = key;
+        }
+        self.values[slot]
+    }
+}
+
+/// Buffers of [`clipped_gaps_into`]: the cells of width `floor`, and the list of the
+/// non-empty ones.
 #[derive(Debug, Clone, Default)]
 pub(super) struct GapScratch {
-    low: Vec<f64>,
-    low_at: Vec<u32>,
-    high: Vec<f64>,
-    high_at: Vec<u32>,
+    cells: Vec<Cell>,
     filled: Vec<u32>,
-    special: Vec<u32>,
+}
+
+/// A cell's lowest and highest point, as value and index.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    low: f64,
+    high: f64,
+    low_at: u32,
+    high_at: u32,
+}
+
+impl Cell {
+    const EMPTY: Cell = Cell {
+        low: f64::INFINITY,
+        high: f64::NEG_INFINITY,
+        low_at: 0,
+        high_at: 0,
+    };
 }
 
 /// [`clipped_gaps`] into `sigma`, with reusable buffers.
@@ -260,45 +304,40 @@ pub(super) fn clipped_gaps_into(
     if n == 0 {
         return;
     }
-    let cells = (1.0 / floor).round().max(1.0) as usize;
-    s.low.clear();
-    s.low.resize(cells, f64::INFINITY);
-    s.low_at.clear();
-    s.low_at.resize(cells, 0);
-    s.high.clear();
-    s.high.resize(cells, f64::NEG_INFINITY);
-    s.high_at.clear();
-    s.high_at.resize(cells, 0);
-    let scale = cells as f64;
+    let n_cells = ((1.0 / floor).round() as usize).max(1);
+    s.cells.clear();
+    s.cells.resize(n_cells, Cell::EMPTY);
+    let cells = &mut s.cells[..n_cells];
+    let (scale, last_cell) = (n_cells as f64, n_cells - 1);
     for (i, &x) in mu.iter().enumerate() {
-        let c = ((x * scale) as usize).min(cells - 1);
+        let cell = &mut cells[((x * scale) as usize).min(last_cell)];
         // Ties keep the lower index lowest and the higher index highest, as a sort would
         // (every point is below the initial +inf, so the first of a cell always lands).
-        if x < s.low[c] {
-            s.low[c] = x;
-            s.low_at[c] = i as u32;
+        if x < cell.low {
+            cell.low = x;
+            cell.low_at = i as u32;
         }
-        if x >= s.high[c] {
-            s.high[c] = x;
-            s.high_at[c] = i as u32;
+        if x >= cell.high {
+            cell.high = x;
+            cell.high_at = i as u32;
         }
     }
     s.filled.clear();
     s.filled
-        .extend((0..cells as u32).filter(|&c| s.low[c as usize] < f64::INFINITY));
+        .extend((0..n_cells as u32).filter(|&c| cells[c as usize].low < f64::INFINITY));
     let inward = !consider_endpoints && n >= 2;
     let last_j = s.filled.len() - 1;
     for (j, &c) in s.filled.iter().enumerate() {
-        let c = c as usize;
+        let cell = cells[c as usize];
         let before = if j == 0 {
             0.0
         } else {
-            s.high[s.filled[j - 1] as usize]
+            cells[s.filled[j - 1] as usize].high
         };
         let after = if j == last_j {
             1.0
         } else {
-            s.low[s.filled[j + 1] as usize]
+            cells[s.filled[j + 1] as usize].low
         };
         let (first, last) = (j == 0, j == last_j);
         let mut widen = |i: u32, g: f64| {
@@ -308,14 +347,14 @@ pub(super) fn clipped_gaps_into(
         // The lowest point's left gap, and the right gap of the highest (the same point
         // when it is alone in its cell).
         if !(inward && first) {
-            widen(s.low_at[c], s.low[c] - before);
+            widen(cell.low_at, cell.low - before);
         }
         // Alone in its cell exactly when its lowest and highest point are the same one (of
         // equal points, the lowest is the first and the highest the last).
-        let (top, top_at) = if s.low_at[c] == s.high_at[c] {
-            (s.low[c], s.low_at[c])
+        let (top, top_at) = if cell.low_at == cell.high_at {
+            (cell.low, cell.low_at)
         } else {
-            (s.high[c], s.high_at[c])
+            (cell.high, cell.high_at)
         };
         if !(inward && last) {
             widen(top_at, after - top);

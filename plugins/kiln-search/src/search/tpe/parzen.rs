@@ -21,7 +21,7 @@
 //! final sum skips terms below the same line. It is exact to a relative `n e^-25`.
 
 use super::axis::Axis;
-use super::kernels::{CategoricalDim, Dim, GapScratch, Memo, NumericDim, PRIOR, term};
+use super::kernels::{CategoricalDim, Dim, FitScratch, Memo, NumericDim, PRIOR, term};
 use super::math;
 use kiln_core::Rng;
 
@@ -75,7 +75,7 @@ pub(super) struct Mixture {
     mu32: Vec<f32>,
     scale32: Vec<f32>,
     /// Buffers of the bandwidth computation.
-    gaps: GapScratch,
+    fit_scratch: FitScratch,
 }
 
 impl Mixture {
@@ -131,8 +131,23 @@ impl Mixture {
             Some(*acc)
         }));
         self.base.clear();
-        self.base.extend(normalised.map(math::ln));
+        // Weights are positive and normal (the smallest is about 1/n² of the total).
+        self.base.extend(normalised.map(math::ln_normal));
         self.dims.truncate(d_count);
+        // Every continuous dimension is scored for every kernel in vectorised passes (their
+        // normalisers folded into `base`); the rest are pruned. Without continuous
+        // dimensions, one generic full pass.
+        let continuous = self
+            .order
+            .iter()
+            .take_while(|&&d| cost(axes[d]) == 0)
+            .count();
+        let full_passes = continuous.max(1).min(d_count.max(1));
+        self.full_passes = full_passes;
+        self.base_has_norms = continuous >= full_passes;
+        let single = self.base_has_norms && full_passes == d_count;
+        self.mu32.clear();
+        self.scale32.clear();
         for (d, (axis, column)) in axes.iter().zip(columns).enumerate() {
             let column = &column[..n];
             if axis.is_categorical() {
@@ -145,66 +160,50 @@ impl Mixture {
                     Some(slot) => *slot = dim,
                     None => self.dims.push(dim),
                 }
-            } else {
-                if !matches!(self.dims.get(d), Some(Dim::Numeric(_))) {
-                    let dim = Dim::Numeric(NumericDim::default());
-                    match self.dims.get_mut(d) {
-                        Some(slot) => *slot = dim,
-                        None => self.dims.push(dim),
-                    }
-                }
-                if let Some(Dim::Numeric(nd)) = self.dims.get_mut(d) {
-                    nd.fit(
-                        column,
-                        axis.is_discrete(),
-                        p.consider_endpoints,
-                        &mut self.gaps,
-                    );
+                continue;
+            }
+            if !matches!(self.dims.get(d), Some(Dim::Numeric(_))) {
+                let dim = Dim::Numeric(NumericDim::default());
+                match self.dims.get_mut(d) {
+                    Some(slot) => *slot = dim,
+                    None => self.dims.push(dim),
                 }
             }
+            let Some(Dim::Numeric(nd)) = self.dims.get_mut(d) else {
+                continue;
+            };
+            nd.fit(
+                column,
+                axis.is_discrete(),
+                p.consider_endpoints,
+                &mut self.fit_scratch,
+            );
+            // Folded while this dimension's arrays are still in the first-level cache.
+            let full_pass = self.base_has_norms && self.order[..full_passes].contains(&d);
+            if full_pass {
+                self.base
+                    .iter_mut()
+                    .zip(&nd.log_norm)
+                    .for_each(|(b, l)| *b += l);
+            }
+            if single {
+                self.mu32.extend(nd.mu.iter().map(|&m| m as f32));
+                self.scale32.extend(
+                    nd.inv_sigma
+                        .iter()
+                        .map(|&i| (i * std::f64::consts::FRAC_1_SQRT_2) as f32),
+                );
+            }
         }
-        // Every continuous dimension is scored for every kernel in vectorised passes (their
-        // normalisers folded into `base`); the rest are pruned. Without continuous
-        // dimensions, one generic full pass.
-        let continuous = self
-            .order
-            .iter()
-            .take_while(|&&d| cost(axes[d]) == 0)
-            .count();
-        let full_passes = continuous.max(1).min(d_count.max(1));
-        self.full_passes = full_passes;
-        self.base_has_norms = continuous >= full_passes;
         // What the pruned dimensions can still add (only they need it).
         self.bound_after.clear();
         self.bound_after.resize(d_count, 0.0);
         for j in (full_passes.saturating_sub(1)..d_count.saturating_sub(1)).rev() {
             self.bound_after[j] = self.bound_after[j + 1] + self.dims[self.order[j + 1]].max_term();
         }
-        if self.base_has_norms {
-            for &d in &self.order[..full_passes] {
-                if let Dim::Numeric(nd) = &self.dims[d] {
-                    self.base
-                        .iter_mut()
-                        .zip(&nd.log_norm)
-                        .for_each(|(b, l)| *b += l);
-                }
-            }
-        }
         self.base32.clear();
-        self.mu32.clear();
-        self.scale32.clear();
-        if self.base_has_norms && full_passes == d_count {
+        if single {
             self.base32.extend(self.base.iter().map(|&b| b as f32));
-            for dim in &self.dims {
-                if let Dim::Numeric(nd) = dim {
-                    self.mu32.extend(nd.mu.iter().map(|&m| m as f32));
-                    self.scale32.extend(
-                        nd.inv_sigma
-                            .iter()
-                            .map(|&i| (i * std::f64::consts::FRAC_1_SQRT_2) as f32),
-                    );
-                }
-            }
         }
     }
 
@@ -301,8 +300,10 @@ impl Mixture {
         // of them at a thousand kernels: a branch would mispredict often).
         let floor = max - CUTOFF as f32;
         let near = &mut s.near32;
-        near.clear();
-        near.resize(n, 0.0);
+        // Every slot is written before it is read: only the length matters.
+        if near.len() < n {
+            near.resize(n, 0.0);
+        }
         let mut kept = 0;
         for &t in p.iter() {
             near[kept] = t - max;
