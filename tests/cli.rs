@@ -496,7 +496,9 @@ fn ensemble_stage_votes_over_the_best_trials() {
 #[test]
 fn multi_objective_study_has_a_pareto_front_that_optuna_reads() {
     let dir = tempfile::tempdir().expect("tmp");
-    let text = pipeline(5, 2, "{ kind = \"random\" }").replace(
+    // NSGA-II with generations of two: children of the first generation's elite run too.
+    let search = "{ kind = \"nsga2\", population_size = 2 }";
+    let text = pipeline(5, 2, search).replace(
         "pruner = { kind = \"median\", n_startup_trials = 2 }",
         "objectives = [\"val_accuracy\", \"num_params\"]",
     );

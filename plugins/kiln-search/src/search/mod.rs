@@ -2,12 +2,14 @@
 mod cmaes;
 mod grid;
 mod log_mesh;
+mod nsga2;
 mod qmc;
 mod random;
 mod tpe;
 
 pub use grid::{GridConfig, GridSearch};
 pub use log_mesh::{LogMesh, LogMeshConfig, RoundConfig};
+pub use nsga2::{Crossover, Nsga2Config, Nsga2Search};
 pub use random::{RandomConfig, RandomSearch};
 
 use kiln_core::{Registrar, Result};
@@ -37,5 +39,6 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
     tpe::register(r)?;
     cmaes::register(r)?;
     qmc::register(r)?;
+    nsga2::register(r)?;
     Ok(())
 }
