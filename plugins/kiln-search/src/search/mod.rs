@@ -1,5 +1,6 @@
 //! Search strategies.
 mod cmaes;
+mod gp;
 mod grid;
 mod log_mesh;
 mod nsga2;
@@ -7,6 +8,7 @@ mod qmc;
 mod random;
 mod tpe;
 
+pub use gp::{GpConfig, GpSearch};
 pub use grid::{GridConfig, GridSearch};
 pub use log_mesh::{LogMesh, LogMeshConfig, RoundConfig};
 pub use nsga2::{Crossover, Nsga2Config, Nsga2Search};
@@ -40,5 +42,6 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
     cmaes::register(r)?;
     qmc::register(r)?;
     nsga2::register(r)?;
+    gp::register(r)?;
     Ok(())
 }
