@@ -282,17 +282,17 @@ fn exp32(x: f32) -> f32 {
     p * scale
 }
 
-/// `Σ e^{v}` for `v <= 0` in single precision (terms below e^-80 count as e^-80), with
-/// eight independent partial sums so that it vectorises.
-pub(super) fn sum_exp32(v: &[f32]) -> f32 {
+/// `Σ e^{v - shift}` for `v <= shift` in single precision (terms below e^-80 count as
+/// e^-80), with eight independent partial sums so that it vectorises.
+pub(super) fn sum_exp32_shifted(v: &[f32], shift: f32) -> f32 {
     let mut acc = [0.0f32; 8];
     let mut chunks = v.chunks_exact(8);
     for c in &mut chunks {
         for i in 0..8 {
-            acc[i] += exp32(c[i]);
+            acc[i] += exp32(c[i] - shift);
         }
     }
-    let tail: f32 = chunks.remainder().iter().map(|&t| exp32(t)).sum();
+    let tail: f32 = chunks.remainder().iter().map(|&t| exp32(t - shift)).sum();
     acc.iter().sum::<f32>() + tail
 }
 
@@ -370,7 +370,7 @@ mod tests {
         }
         let v: Vec<f32> = (0..37).map(|i| -(i as f32) * 0.5).collect();
         let want: f64 = v.iter().map(|&t| f64::from(t).exp()).sum();
-        assert!((f64::from(sum_exp32(&v)) - want).abs() < 1e-6 * want);
+        assert!((f64::from(sum_exp32_shifted(&v, 0.0)) - want).abs() < 1e-6 * want);
     }
 
     #[test]
