@@ -310,7 +310,8 @@ pub(super) fn clipped_gaps_into(
     let cells = &mut s.cells[..n_cells];
     let (scale, last_cell) = (n_cells as f64, n_cells - 1);
     for (i, &x) in mu.iter().enumerate() {
-        let cell = &mut cells[((x * scale) as usize).min(last_cell)];
+        // Through i32: a cheaper conversion than to usize (x * scale is in [0, n_cells]).
+        let cell = &mut cells[((x * scale) as i32 as usize).min(last_cell)];
         // Ties keep the lower index lowest and the higher index highest, as a sort would
         // (every point is below the initial +inf, so the first of a cell always lands).
         if x < cell.low {
