@@ -192,11 +192,9 @@ fn pipeline_runs_end_to_end_and_resumes_without_rerunning() {
 #[test]
 fn same_seed_gives_the_same_trials() {
     let dir = tempfile::tempdir().expect("tmp");
-    let p = write(
-        dir.path(),
-        "p.toml",
-        &pipeline(3, 1, "{ kind = \"random\" }"),
-    );
+    // The Gaussian process proposes trials 2 and 3 (log float, stepped int, categorical).
+    let search = "{ kind = \"gp\", n_startup_trials = 2 }";
+    let p = write(dir.path(), "p.toml", &pipeline(4, 1, search));
     let trials = |name: &str| {
         let run_dir = dir.path().join(name);
         let out = run(&p, &run_dir, &["--quiet"]);

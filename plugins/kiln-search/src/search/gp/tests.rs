@@ -89,3 +89,31 @@ fn finds_branin_minimum_faster_than_random_search() {
     );
     assert!(gp_regrets[2] < 0.1 * random_regrets[2]);
 }
+
+#[test]
+fn maximising_is_minimising_the_negation() {
+    let space = box_space(&[(-5.0, 10.0), (0.0, 15.0)]);
+    let ask_all = |direction: Direction, sign: f64| {
+        let mut s = gp(2);
+        let mut trials: Vec<FrozenTrial> = Vec::new();
+        for number in 0..15 {
+            let view = StudyView {
+                directions: &[direction],
+                trials: &trials,
+            };
+            let sug = s.ask(&space, &view, number).expect("ask");
+            let x: Vec<f64> = (0..2)
+                .map(|i| sug.params[&format!("x{i}")].as_f64().expect("a float"))
+                .collect();
+            let mut t = FrozenTrial::running(number, sug.params);
+            t.state = TrialState::Complete;
+            t.values = Some(vec![sign * branin(&x)]);
+            trials.push(t);
+        }
+        trials.into_iter().map(|t| t.params).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ask_all(Direction::Minimize, 1.0),
+        ask_all(Direction::Maximize, -1.0)
+    );
+}
