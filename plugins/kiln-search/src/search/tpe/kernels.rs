@@ -28,6 +28,11 @@ pub(super) struct NumericDim {
     pub discrete: bool,
     /// Every kernel's normaliser (see [`NormMemo::get`]).
     pub log_norm: Vec<f64>,
+    /// What the last fit used, kept so that [`NumericDim::append`] can extend it: the
+    /// bandwidth floor, the endpoint rule, and the cells of the bandwidth rule.
+    floor: f64,
+    consider_endpoints: bool,
+    cells: Vec<Cell>,
 }
 
 impl NumericDim {
@@ -41,49 +46,148 @@ impl NumericDim {
     ) {
         let n = column.len();
         self.discrete = discrete;
+        self.consider_endpoints = consider_endpoints;
         self.mu.clear();
         self.mu.extend(column.iter().map(|x| x.clamp(0.0, 1.0)));
         let floor = min_sigma(n);
+        self.floor = floor;
         clipped_gaps_into(
             &self.mu,
             consider_endpoints,
             floor,
             &mut self.sigma,
+            &mut self.cells,
             &mut scratch.gaps,
         );
         self.mu.push(0.5);
         self.sigma.push(1.0);
-        // Most widths sit at the floor: one division and one logarithm for all of those.
-        let inv_floor = 1.0 / floor;
-        let ln_floor_term = math::ln(inv_floor) - math::LN_SQRT_2PI;
-        // Normalisers: most kernels sit at the floor width, far from both bounds, where
-        // the normaliser is one constant; the others take the full computation, remembered
-        // between fits (a kernel usually keeps its centre and width from one ask to the
-        // next).
-        let common = if discrete { 0.0 } else { ln_floor_term };
-        // Beyond 6 √2 widths from both bounds a kernel loses under 3e-17 to them.
-        let reach = 6.0 * std::f64::consts::SQRT_2;
         let k_count = self.mu.len();
         self.inv_sigma.resize(k_count, 0.0);
         self.log_norm.resize(k_count, 0.0);
+        let norms = Normalisers::new(floor, discrete);
         let kernels = self.mu.iter().zip(&self.sigma);
         let out = self.inv_sigma.iter_mut().zip(self.log_norm.iter_mut());
         for ((&m, &s), (inv_out, ln_out)) in kernels.zip(out) {
-            let at_floor = s == floor;
-            let inv = if at_floor { inv_floor } else { 1.0 / s };
-            let plain = at_floor && m * inv >= reach && (1.0 - m) * inv >= reach;
-            *inv_out = inv;
-            *ln_out = if plain {
-                common
-            } else {
-                scratch.norms.get(m, inv, discrete)
-            };
+            (*inv_out, *ln_out) = norms.of(m, s, &mut scratch.norms);
         }
+    }
+
+    /// Whether [`NumericDim::append`] may extend this fit: continuous, and with so many
+    /// observations that the bandwidth floor no longer depends on their number.
+    pub fn can_append(&self) -> bool {
+        !self.discrete && self.mu.len() >= 99 && self.floor == min_sigma(self.mu.len() - 1)
+    }
+
+    /// Extends the fit with observations `column` placed after the existing ones, with
+    /// exactly the result [`NumericDim::fit`] gives on all of them (tested): the new
+    /// points enter their cells, every cell extreme is widened afresh (a few hundred
+    /// points at most), and only the kernels whose width may have changed get new
+    /// normalisers. Needs [`NumericDim::can_append`].
+    pub fn append(&mut self, column: &[f64], scratch: &mut FitScratch) {
+        // The prior comes off the end and goes back after the new points.
+        self.mu.pop();
+        self.sigma.pop();
+        self.inv_sigma.pop();
+        self.log_norm.pop();
+        let floor = self.floor;
+        let touched = &mut scratch.touched;
+        touched.clear();
+        let n_cells = self.cells.len();
+        let (scale, last_cell) = (n_cells as f64, n_cells - 1);
+        for &x in column {
+            let x = x.clamp(0.0, 1.0);
+            let i = self.mu.len() as u32;
+            self.mu.push(x);
+            self.sigma.push(floor);
+            touched.push(i);
+            let cell = &mut self.cells[((x * scale) as i32 as usize).min(last_cell)];
+            // The old extremes of the cell may lose that status: they are redone below.
+            if cell.low < f64::INFINITY {
+                touched.push(cell.low_at);
+                touched.push(cell.high_at);
+            }
+            if x < cell.low {
+                cell.low = x;
+                cell.low_at = i;
+            }
+            if x >= cell.high {
+                cell.high = x;
+                cell.high_at = i;
+            }
+        }
+        // Every extreme back to the floor, then widened as `clipped_gaps_into` does.
+        for cell in self.cells.iter().filter(|c| c.low < f64::INFINITY) {
+            touched.push(cell.low_at);
+            touched.push(cell.high_at);
+        }
+        for &k in touched.iter() {
+            self.sigma[k as usize] = floor;
+        }
+        let n = self.mu.len();
+        widen_extremes(
+            &self.cells,
+            !self.consider_endpoints && n >= 2,
+            &mut self.sigma,
+            &mut scratch.gaps.filled,
+        );
+        self.inv_sigma.resize(n, 0.0);
+        self.log_norm.resize(n, 0.0);
+        let norms = Normalisers::new(floor, self.discrete);
+        for &k in touched.iter() {
+            let k = k as usize;
+            (self.inv_sigma[k], self.log_norm[k]) =
+                norms.of(self.mu[k], self.sigma[k], &mut scratch.norms);
+        }
+        self.mu.push(0.5);
+        self.sigma.push(1.0);
+        let (inv, ln) = norms.of(0.5, 1.0, &mut scratch.norms);
+        self.inv_sigma.push(inv);
+        self.log_norm.push(ln);
     }
 
     /// The largest normaliser.
     pub fn max_log_norm(&self) -> f64 {
         math::max_of(&self.log_norm)
+    }
+}
+
+/// A kernel's inverse width and normaliser from its centre and width, for one floor.
+struct Normalisers {
+    floor: f64,
+    inv_floor: f64,
+    /// The normaliser of a kernel at the floor width far from both bounds.
+    common: f64,
+    discrete: bool,
+}
+
+impl Normalisers {
+    fn new(floor: f64, discrete: bool) -> Self {
+        // Most widths sit at the floor: one division and one logarithm for all of those.
+        let inv_floor = 1.0 / floor;
+        let ln_floor_term = math::ln(inv_floor) - math::LN_SQRT_2PI;
+        Normalisers {
+            floor,
+            inv_floor,
+            common: if discrete { 0.0 } else { ln_floor_term },
+            discrete,
+        }
+    }
+
+    /// `(1/σ, normaliser)`: the common one for kernels at the floor width beyond 6 √2
+    /// widths from both bounds (they lose under 3e-17 to them), the remembered or full
+    /// computation for the others.
+    #[inline]
+    fn of(&self, m: f64, s: f64, memo: &mut NormMemo) -> (f64, f64) {
+        let reach = 6.0 * std::f64::consts::SQRT_2;
+        let at_floor = s == self.floor;
+        let inv = if at_floor { self.inv_floor } else { 1.0 / s };
+        let plain = at_floor && m * inv >= reach && (1.0 - m) * inv >= reach;
+        let ln = if plain {
+            self.common
+        } else {
+            memo.get(m, inv, self.discrete)
+        };
+        (inv, ln)
     }
 }
 
@@ -214,6 +318,7 @@ pub(super) fn clipped_gaps(mu: &[f64], consider_endpoints: bool, floor: f64) -> 
         consider_endpoints,
         floor,
         &mut sigma,
+        &mut Vec::new(),
         &mut GapScratch::default(),
     );
     sigma
@@ -224,6 +329,8 @@ pub(super) fn clipped_gaps(mu: &[f64], consider_endpoints: bool, floor: f64) -> 
 pub(super) struct FitScratch {
     gaps: GapScratch,
     norms: NormMemo,
+    /// Kernels whose width an append may have changed.
+    touched: Vec<u32>,
 }
 
 /// Normalisers by kernel centre, inverse width and discreteness: a pure function of the
@@ -264,17 +371,15 @@ impl NormMemo {
     }
 }
 
-/// Buffers of [`clipped_gaps_into`]: the cells of width `floor`, and the list of the
-/// non-empty ones.
+/// Buffers of [`clipped_gaps_into`]: the list of the non-empty cells.
 #[derive(Debug, Clone, Default)]
 pub(super) struct GapScratch {
-    cells: Vec<Cell>,
     filled: Vec<u32>,
 }
 
 /// A cell's lowest and highest point, as value and index.
 #[derive(Debug, Clone, Copy)]
-struct Cell {
+pub(super) struct Cell {
     low: f64,
     high: f64,
     low_at: u32,
@@ -296,6 +401,7 @@ pub(super) fn clipped_gaps_into(
     consider_endpoints: bool,
     floor: f64,
     sigma: &mut Vec<f64>,
+    cells: &mut Vec<Cell>,
     s: &mut GapScratch,
 ) {
     let n = mu.len();
@@ -305,9 +411,9 @@ pub(super) fn clipped_gaps_into(
         return;
     }
     let n_cells = ((1.0 / floor).round() as usize).max(1);
-    s.cells.clear();
-    s.cells.resize(n_cells, Cell::EMPTY);
-    let cells = &mut s.cells[..n_cells];
+    cells.clear();
+    cells.resize(n_cells, Cell::EMPTY);
+    let cells = &mut cells[..n_cells];
     let (scale, last_cell) = (n_cells as f64, n_cells - 1);
     for (i, &x) in mu.iter().enumerate() {
         // Through i32: a cheaper conversion than to usize (x * scale is in [0, n_cells]).
@@ -323,22 +429,29 @@ pub(super) fn clipped_gaps_into(
             cell.high_at = i as u32;
         }
     }
-    s.filled.clear();
-    s.filled
-        .extend((0..n_cells as u32).filter(|&c| cells[c as usize].low < f64::INFINITY));
-    let inward = !consider_endpoints && n >= 2;
-    let last_j = s.filled.len() - 1;
-    for (j, &c) in s.filled.iter().enumerate() {
+    widen_extremes(cells, !consider_endpoints && n >= 2, sigma, &mut s.filled);
+}
+
+/// Widens each cell's extremes to their gaps (at most 1) to the neighbouring non-empty
+/// cells' extremes (the bounds 0 and 1 beyond the outermost, which with `inward` only look
+/// inwards). `sigma` holds the floor for every point this may widen.
+fn widen_extremes(cells: &[Cell], inward: bool, sigma: &mut [f64], filled: &mut Vec<u32>) {
+    filled.clear();
+    filled.extend((0..cells.len() as u32).filter(|&c| cells[c as usize].low < f64::INFINITY));
+    let Some(last_j) = filled.len().checked_sub(1) else {
+        return;
+    };
+    for (j, &c) in filled.iter().enumerate() {
         let cell = cells[c as usize];
         let before = if j == 0 {
             0.0
         } else {
-            cells[s.filled[j - 1] as usize].high
+            cells[filled[j - 1] as usize].high
         };
         let after = if j == last_j {
             1.0
         } else {
-            cells[s.filled[j + 1] as usize].low
+            cells[filled[j + 1] as usize].low
         };
         let (first, last) = (j == 0, j == last_j);
         let mut widen = |i: u32, g: f64| {

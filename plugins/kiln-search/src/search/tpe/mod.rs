@@ -27,7 +27,10 @@
 //!
 //! The strategy keeps no state: each ask uses `Rng::derive(seed, [trial number])` and the
 //! study, so parallel and resumed studies reproduce the same sequence; `save_state` is
-//! `null`. Only caches live between asks (finished trials' coordinates, by number).
+//! `null`. Only caches live between asks, and none changes a suggestion (tested against a
+//! fresh strategy per ask): finished trials' coordinates by number, kernel normalisers, and
+//! the "above" estimator, which is extended rather than refitted when the only change is
+//! new "above" trials after the old ones (see `Mixture::append`).
 
 mod axis;
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub(super) struct Observations {
     pub coords: Vec<f64>,
     /// Whether each row is in the "below" group.
     pub below: Vec<bool>,
+    /// Each row's trial number.
+    pub numbers: Vec<u64>,
     /// Whether the study has several objectives (the "below" rows then weigh the same).
     pub multi_objective: bool,
     /// Buffers of the split, kept between asks.
@@ -167,6 +169,8 @@ impl Observations {
 
         let mut coords = std::mem::take(&mut self.coords);
         coords.clear();
+        let mut numbers = std::mem::take(&mut self.numbers);
+        numbers.clear();
         let mut keys = std::mem::take(&mut self.keys);
         keys.clear();
         let mut front = std::mem::take(&mut self.front); // multi-objective loss vectors
@@ -188,6 +192,7 @@ impl Observations {
             let slot = t.number as usize;
             let start = coords.len();
             coords.resize(start + width, f64::NAN);
+            numbers.push(t.number);
             let (values, last): (&[f64], (f64, f64)) = if code != 0
                 && memo.state.get(slot) == Some(&code)
                 && memo.n_params[slot] as usize == t.params.len()
@@ -268,6 +273,7 @@ impl Observations {
             width,
             coords,
             below,
+            numbers,
             multi_objective: multi,
             keys,
             front,

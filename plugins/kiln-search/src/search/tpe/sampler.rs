@@ -49,6 +49,12 @@ struct Scratch {
     eval: EvalScratch,
     /// Each observation's group (see `sample_group`).
     group: Vec<u8>,
+    /// The trial numbers of this ask's "above" rows, and of those `g` was last fitted to
+    /// (with the group and the space): see `sample_group`.
+    above_rows: Vec<u64>,
+    g_rows: Vec<u64>,
+    g_dims: Vec<usize>,
+    g_space: Option<SearchSpace>,
     /// The "below" and "above" estimators, refitted in place.
     l: Mixture,
     g: Mixture,
@@ -119,18 +125,41 @@ impl TpeSearch {
                     2
                 }
             }));
+        s.above_rows.clear();
+        s.above_rows.extend(
+            s.group
+                .iter()
+                .zip(&obs.numbers)
+                .filter(|&(&g, _)| g == 2)
+                .map(|(_, &number)| number),
+        );
+        // When the "above" rows are those `g` was fitted to plus new ones after them (a
+        // sequential study, once it is past the bandwidth floor's growth), `g` is extended
+        // with the new rows only: the same estimator, bit for bit, for a fraction of the
+        // work. Anything else (new "below" trials, running trials that finished, another
+        // group or space) refits.
+        let fitted = s.g_rows.len();
+        let extend = s.g.can_append()
+            && s.g_dims == dims
+            && s.g_space.as_ref() == Some(space)
+            && s.above_rows.len() > fitted
+            && s.above_rows[..fitted] == s.g_rows[..];
+        let skip_above = if extend { fitted } else { 0 };
         for (j, &i) in dims.iter().enumerate() {
-            for (dest, group) in [(&mut s.below[j], 1), (&mut s.above[j], 2)] {
-                dest.extend(
-                    s.group
-                        .iter()
-                        .enumerate()
-                        .filter(|&(_, &g)| g == group)
-                        .map(|(r, _)| obs.coords[r * obs.width + i]),
-                );
-            }
+            let value = |r: usize| obs.coords[r * obs.width + i];
+            let rows = s.group.iter().enumerate();
+            s.below[j].extend(
+                rows.clone()
+                    .filter(|&(_, &g)| g == 1)
+                    .map(|(r, _)| value(r)),
+            );
+            s.above[j].extend(
+                rows.filter(|&(_, &g)| g == 2)
+                    .skip(skip_above)
+                    .map(|(r, _)| value(r)),
+            );
         }
-        n_above += s.above.first().map_or(0, Vec::len);
+        n_above += s.above_rows.len();
         s.w_below.resize(s.below.first().map_or(0, Vec::len), 1.0);
         if s.w_below.is_empty() && n_above == 0 {
             // Never observed (a branch no trial took yet): nothing to learn from.
@@ -147,7 +176,16 @@ impl TpeSearch {
         s.l.fit(&s.below, &s.w_below, &group_axes, &p);
         s.l.sample(rng, n_candidates, &group_axes, &mut s.cands);
         s.l.log_pdf(&s.cands, &group_axes, &mut s.log_l, &mut s.eval);
-        s.g.fit(&s.above, &s.w_above, &group_axes, &p);
+        if extend {
+            s.g.append(&s.above, &s.w_above, &p);
+        } else {
+            s.g.fit(&s.above, &s.w_above, &group_axes, &p);
+            if s.g_space.as_ref() != Some(space) {
+                s.g_space = Some(space.clone());
+            }
+            s.g_dims.clone_from(&dims);
+        }
+        std::mem::swap(&mut s.g_rows, &mut s.above_rows);
         s.g.log_pdf(&s.cands, &group_axes, &mut s.log_g, &mut s.eval);
         let mut best = 0;
         let mut best_score = f64::NEG_INFINITY;

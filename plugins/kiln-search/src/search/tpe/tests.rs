@@ -377,3 +377,30 @@ fn multi_objective_split_takes_the_front() {
         "only {in_set}/30 late trials in the Pareto set"
     );
 }
+
+#[test]
+fn caches_between_asks_never_change_a_suggestion() {
+    // One strategy asked 160 times in a row (its trial memo and the extended "above"
+    // estimator at work once past ~100 observations) against a fresh strategy for every
+    // ask (everything read and fitted from scratch): the same suggestions.
+    let space = kiln_core::bench::box_space(&[(-2.0, 2.0); 3]);
+    let f = |x: &[f64]| x.iter().map(|v| (v - 0.3) * (v - 0.3)).sum::<f64>();
+    let mut kept = tpe(true, 5);
+    let mut trials: Vec<FrozenTrial> = Vec::new();
+    for number in 0..160 {
+        let view = StudyView {
+            directions: &[Direction::Minimize],
+            trials: &trials,
+        };
+        let a = kept.ask(&space, &view, number).expect("ask");
+        let b = tpe(true, 5).ask(&space, &view, number).expect("ask");
+        assert_eq!(a.params, b.params, "trial {number}");
+        let x: Vec<f64> = (0..3)
+            .map(|i| a.params[&format!("x{i}")].as_f64().expect("a float"))
+            .collect();
+        let mut t = FrozenTrial::running(number, a.params);
+        t.state = TrialState::Complete;
+        t.values = Some(vec![f(&x)]);
+        trials.push(t);
+    }
+}

@@ -107,8 +107,6 @@ impl Mixture {
     ) {
         let n = weights.len();
         let d_count = axes.len();
-        let n_kernels = n + 1;
-        self.n_kernels = n_kernels;
         let cost = |a: &Axis<'_>| {
             if a.is_categorical() {
                 1
@@ -121,22 +119,7 @@ impl Mixture {
         self.order.clear();
         self.order.extend(0..d_count);
         self.order.sort_by_key(|&d| (cost(axes[d]), d));
-        let total: f64 = weights.iter().sum::<f64>() + if n == 0 { 1.0 } else { p.prior_weight };
-        let inv_total = 1.0 / total;
-        let prior = if n == 0 {
-            1.0
-        } else {
-            p.prior_weight * inv_total
-        };
-        let normalised = weights.iter().map(|&w| w * inv_total).chain([prior]);
-        self.cum_w.clear();
-        self.cum_w.extend(normalised.clone().scan(0.0, |acc, w| {
-            *acc += w;
-            Some(*acc)
-        }));
-        self.base.clear();
-        // Weights are positive and normal (the smallest is about 1/n² of the total).
-        self.base.extend(normalised.map(math::ln_normal));
+        self.weigh(weights, p);
         self.dims.truncate(d_count);
         // Every continuous dimension is scored for every kernel in vectorised passes (their
         // normalisers folded into `base`); the rest are pruned. Without continuous
@@ -199,7 +182,35 @@ impl Mixture {
                 );
             }
         }
-        // What the pruned dimensions can still add (only they need it).
+        self.finish(single);
+    }
+
+    /// The kernel weights: cumulative for sampling, and their logarithms as `base`.
+    fn weigh(&mut self, weights: &[f64], p: &MixtureParams) {
+        let n = weights.len();
+        self.n_kernels = n + 1;
+        let total: f64 = weights.iter().sum::<f64>() + if n == 0 { 1.0 } else { p.prior_weight };
+        let inv_total = 1.0 / total;
+        let prior = if n == 0 {
+            1.0
+        } else {
+            p.prior_weight * inv_total
+        };
+        let normalised = weights.iter().map(|&w| w * inv_total).chain([prior]);
+        self.cum_w.clear();
+        self.cum_w.extend(normalised.clone().scan(0.0, |acc, w| {
+            *acc += w;
+            Some(*acc)
+        }));
+        self.base.clear();
+        // Weights are positive and normal (the smallest is about 1/n² of the total).
+        self.base.extend(normalised.map(math::ln_normal));
+    }
+
+    /// What the pruned dimensions can still add, and the single-precision `base`.
+    fn finish(&mut self, single: bool) {
+        let d_count = self.dims.len();
+        let full_passes = self.full_passes;
         self.bound_after.clear();
         self.bound_after.resize(d_count, 0.0);
         for j in (full_passes.saturating_sub(1)..d_count.saturating_sub(1)).rev() {
@@ -209,6 +220,47 @@ impl Mixture {
         if single {
             self.base32.extend(self.base.iter().map(|&b| b as f32));
         }
+    }
+
+    /// Whether [`Mixture::append`] can extend the last fit: every dimension continuous and
+    /// past the observation count where the bandwidth floor stops changing.
+    pub fn can_append(&self) -> bool {
+        !self.base32.is_empty()
+            && self
+                .dims
+                .iter()
+                .all(|d| matches!(d, Dim::Numeric(nd) if nd.can_append()))
+    }
+
+    /// Extends the last fit with observations placed after its own (`columns`: one per
+    /// axis, the new points only), `weights` now covering all of them: the same estimator,
+    /// bit for bit, that [`Mixture::fit`] builds from all the columns (tested), for a
+    /// fraction of the work. Needs [`Mixture::can_append`].
+    pub fn append(&mut self, columns: &[Vec<f64>], weights: &[f64], p: &MixtureParams) {
+        for (dim, column) in self.dims.iter_mut().zip(columns) {
+            if let Dim::Numeric(nd) = dim {
+                nd.append(column, &mut self.fit_scratch);
+            }
+        }
+        self.weigh(weights, p);
+        self.mu32.clear();
+        self.scale32.clear();
+        // As in `fit`: every dimension is a full pass, its normalisers added in order.
+        for dim in &self.dims {
+            if let Dim::Numeric(nd) = dim {
+                self.base
+                    .iter_mut()
+                    .zip(&nd.log_norm)
+                    .for_each(|(b, l)| *b += l);
+                self.mu32.extend(nd.mu.iter().map(|&m| m as f32));
+                self.scale32.extend(
+                    nd.inv_sigma
+                        .iter()
+                        .map(|&i| (i * std::f64::consts::FRAC_1_SQRT_2) as f32),
+                );
+            }
+        }
+        self.finish(true);
     }
 
     /// Draws `count` candidates into `out` (`count` rows of coordinates) from the mixture

@@ -192,3 +192,69 @@ fn pruned_sums_match_the_full_ones() {
         assert!((out[0] - want).abs() < 1e-8, "{} vs {want}", out[0]);
     }
 }
+
+#[test]
+fn appending_equals_refitting() {
+    let float = unit();
+    let af = Axis::new(&float);
+    let axes = [&af, &af, &af];
+    let mut rng = Rng::new(12);
+    // Clustered points, uniform ones, exact repeats and points on the bounds.
+    let point = |rng: &mut Rng, i: usize| -> f64 {
+        match i % 5 {
+            0 => rng.uniform(),
+            1 => 0.0,
+            2 => (0.31 + 0.01 * rng.normal()).clamp(0.0, 1.0),
+            3 => (rng.uniform() * 20.0).floor() / 20.0,
+            _ => (0.7 + 0.05 * rng.normal()).clamp(0.0, 1.0),
+        }
+    };
+    let total = 220;
+    let cols: Vec<Vec<f64>> = (0..3)
+        .map(|_| {
+            (0..total)
+                .map(|i| {
+                    let kind = i + rng.below(5) as usize;
+                    point(&mut rng, kind)
+                })
+                .collect()
+        })
+        .collect();
+    let weights_for = |n: usize| {
+        let mut w = Vec::new();
+        crate::search::tpe::observe::default_weights(n, &mut w);
+        w
+    };
+    let start = 120;
+    let head: Vec<Vec<f64>> = cols.iter().map(|c| c[..start].to_vec()).collect();
+    let mut grown = Mixture::new(&head, &weights_for(start), &axes, &P);
+    let mut n = start;
+    while n < total {
+        assert!(grown.can_append(), "at {n}");
+        let step = (1 + rng.below(3) as usize).min(total - n);
+        let new: Vec<Vec<f64>> = cols.iter().map(|c| c[n..n + step].to_vec()).collect();
+        n += step;
+        grown.append(&new, &weights_for(n), &P);
+        let all: Vec<Vec<f64>> = cols.iter().map(|c| c[..n].to_vec()).collect();
+        let fresh = Mixture::new(&all, &weights_for(n), &axes, &P);
+        let bits32 = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits32(&grown.mu32), bits32(&fresh.mu32), "centres at {n}");
+        assert_eq!(
+            bits32(&grown.scale32),
+            bits32(&fresh.scale32),
+            "widths at {n}"
+        );
+        assert_eq!(bits32(&grown.base32), bits32(&fresh.base32), "base at {n}");
+        assert_eq!(bits(&grown.cum_w), bits(&fresh.cum_w), "weights at {n}");
+        for (g, f) in grown.dims.iter().zip(&fresh.dims) {
+            if let (Dim::Numeric(g), Dim::Numeric(f)) = (g, f) {
+                assert_eq!(bits(&g.sigma), bits(&f.sigma), "sigma at {n}");
+                assert_eq!(bits(&g.log_norm), bits(&f.log_norm), "normalisers at {n}");
+            }
+        }
+    }
+    // Too few observations for a fixed floor: no appending.
+    let small: Vec<Vec<f64>> = cols.iter().map(|c| c[..50].to_vec()).collect();
+    assert!(!Mixture::new(&small, &weights_for(50), &axes, &P).can_append());
+}
