@@ -167,20 +167,14 @@ impl Mixture {
             );
             // Folded while this dimension's arrays are still in the first-level cache.
             let full_pass = self.base_has_norms && self.order[..full_passes].contains(&d);
-            if full_pass {
-                self.base
-                    .iter_mut()
-                    .zip(&nd.log_norm)
-                    .for_each(|(b, l)| *b += l);
-            }
-            if single {
-                self.mu32.extend(nd.mu.iter().map(|&m| m as f32));
-                self.scale32.extend(
-                    nd.inv_sigma
-                        .iter()
-                        .map(|&i| (i * std::f64::consts::FRAC_1_SQRT_2) as f32),
-                );
-            }
+            fold(
+                &mut self.base,
+                &mut self.mu32,
+                &mut self.scale32,
+                nd,
+                full_pass,
+                single,
+            );
         }
         self.finish(single);
     }
@@ -248,15 +242,13 @@ impl Mixture {
         // As in `fit`: every dimension is a full pass, its normalisers added in order.
         for dim in &self.dims {
             if let Dim::Numeric(nd) = dim {
-                self.base
-                    .iter_mut()
-                    .zip(&nd.log_norm)
-                    .for_each(|(b, l)| *b += l);
-                self.mu32.extend(nd.mu.iter().map(|&m| m as f32));
-                self.scale32.extend(
-                    nd.inv_sigma
-                        .iter()
-                        .map(|&i| (i * std::f64::consts::FRAC_1_SQRT_2) as f32),
+                fold(
+                    &mut self.base,
+                    &mut self.mu32,
+                    &mut self.scale32,
+                    nd,
+                    true,
+                    true,
                 );
             }
         }
@@ -295,5 +287,28 @@ impl Mixture {
                 out.push(x);
             }
         }
+    }
+}
+
+/// Adds dimension `nd`'s normalisers to `base` when it is scored in the full passes, and
+/// its centres and scaled inverse widths to the single-precision arrays when those are used.
+fn fold(
+    base: &mut [f64],
+    mu32: &mut Vec<f32>,
+    scale32: &mut Vec<f32>,
+    nd: &NumericDim,
+    full_pass: bool,
+    single: bool,
+) {
+    if full_pass {
+        base.iter_mut().zip(&nd.log_norm).for_each(|(b, l)| *b += l);
+    }
+    if single {
+        mu32.extend(nd.mu.iter().map(|&m| m as f32));
+        scale32.extend(
+            nd.inv_sigma
+                .iter()
+                .map(|&i| (i * std::f64::consts::FRAC_1_SQRT_2) as f32),
+        );
     }
 }
