@@ -199,18 +199,8 @@ impl Pruner for HyperbandPruner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prune::curve;
     use kiln_core::Direction;
-
-    fn curve(number: u64, state: TrialState, values: &[f64]) -> FrozenTrial {
-        let mut t = FrozenTrial::running(number, Default::default());
-        t.state = state;
-        t.intermediate = values
-            .iter()
-            .enumerate()
-            .map(|(s, v)| (s as u64, *v))
-            .collect();
-        t
-    }
 
     const EMPTY: StudyView<'static> = StudyView {
         directions: &[Direction::Minimize],

@@ -20,6 +20,19 @@ mod percentile;
 mod successive_halving;
 mod threshold;
 
+/// A trial in `state` that reported `values` at steps 0, 1, ... (for the pruners' tests).
+#[cfg(test)]
+fn curve(number: u64, state: kiln_core::TrialState, values: &[f64]) -> kiln_core::FrozenTrial {
+    let mut t = kiln_core::FrozenTrial::running(number, Default::default());
+    t.state = state;
+    t.intermediate = values
+        .iter()
+        .enumerate()
+        .map(|(s, v)| (s as u64, *v))
+        .collect();
+    t
+}
+
 pub use divergence::{DivergenceConfig, DivergencePruner, Series};
 pub use hyperband::{HyperbandConfig, HyperbandPruner};
 pub use median::{MedianConfig, MedianPruner};

@@ -132,18 +132,8 @@ impl Pruner for PatiencePruner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prune::curve as trial;
     use kiln_core::TrialState;
-
-    fn trial(number: u64, state: TrialState, values: &[f64]) -> FrozenTrial {
-        let mut t = FrozenTrial::running(number, Default::default());
-        t.state = state;
-        t.intermediate = values
-            .iter()
-            .enumerate()
-            .map(|(s, v)| (s as u64, *v))
-            .collect();
-        t
-    }
 
     fn decide(pruner: &PatiencePruner, dir: Direction, trials: &[FrozenTrial]) -> PruneDecision {
         let view = StudyView {

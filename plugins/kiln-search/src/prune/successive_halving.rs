@@ -254,17 +254,7 @@ impl Pruner for SuccessiveHalvingPruner {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn curve(number: u64, state: TrialState, values: &[f64]) -> FrozenTrial {
-        let mut t = FrozenTrial::running(number, Default::default());
-        t.state = state;
-        t.intermediate = values
-            .iter()
-            .enumerate()
-            .map(|(s, v)| (s as u64, *v))
-            .collect();
-        t
-    }
+    use crate::prune::curve;
 
     #[test]
     fn conforms() {

@@ -4,8 +4,11 @@ mod gp;
 mod grid;
 mod log_mesh;
 mod nsga2;
+mod pareto;
 mod qmc;
 mod random;
+#[cfg(test)]
+mod test_support;
 mod tpe;
 
 pub use gp::{GpConfig, GpSearch};

@@ -3,6 +3,7 @@
 
 use super::{GpConfig, GpSearch};
 use crate::search::RandomSearch;
+use crate::search::test_support::{best_value, run_trials};
 use kiln_core::bench::{box_space, branin};
 use kiln_core::testing::{check_search_strategy, context, registry_of, spec};
 use kiln_core::{Direction, FrozenTrial, SearchSpace, SearchStrategy, StudyView, TrialState};
@@ -44,26 +45,13 @@ fn bad_config_names_the_key() {
 
 /// The best value of `n` sequential trials minimising `f`.
 fn best_of(s: &mut dyn SearchStrategy, space: &SearchSpace, f: fn(&[f64]) -> f64, n: u64) -> f64 {
-    let mut trials: Vec<FrozenTrial> = Vec::new();
-    for number in 0..n {
-        let view = StudyView {
-            directions: &[Direction::Minimize],
-            trials: &trials,
-        };
-        let sug = s.ask(space, &view, number).expect("ask");
-        space.check(&sug.params).expect("a valid suggestion");
-        let x: Vec<f64> = (0..space.params().len())
-            .map(|i| sug.params[&format!("x{i}")].as_f64().expect("a float"))
-            .collect();
-        let mut t = FrozenTrial::running(number, sug.params);
-        t.state = TrialState::Complete;
-        t.values = Some(vec![f(&x)]);
-        trials.push(t);
-    }
-    trials
-        .iter()
-        .filter_map(FrozenTrial::value)
-        .fold(f64::INFINITY, f64::min)
+    best_value(&run_trials(
+        s,
+        space,
+        &[Direction::Minimize],
+        &|x| vec![f(x)],
+        n,
+    ))
 }
 
 #[test]

@@ -5,6 +5,8 @@
 //! elite is full: the first fronts of a long study are small, so this stays far below the
 //! full quadratic sort.
 
+use crate::search::pareto::{crowding_distances, dominates};
+
 /// The elite of `losses` (`m` values per trial, row-major): the indices of the best
 /// `size` trials by front, the last front cut by crowding distance (larger first, ties
 /// by index), each with its front rank and crowding distance.
@@ -83,42 +85,6 @@ impl Member {
     pub fn beats(&self, other: &Member) -> bool {
         self.rank < other.rank || (self.rank == other.rank && self.crowding > other.crowding)
     }
-}
-
-/// `a` is no worse than `b` in every loss and better in one.
-pub(super) fn dominates(a: &[f64], b: &[f64]) -> bool {
-    let mut better = false;
-    for (x, y) in a.iter().zip(b) {
-        if x > y {
-            return false;
-        }
-        better |= x < y;
-    }
-    better
-}
-
-/// Crowding distance of each trial of `front`: per objective, the normalised gap between
-/// its neighbours; the extremes get infinity.
-fn crowding_distances(losses: &[f64], m: usize, front: &[usize]) -> Vec<f64> {
-    let mut dist = vec![0.0; front.len()];
-    if front.len() <= 2 {
-        dist.fill(f64::INFINITY);
-        return dist;
-    }
-    let mut order: Vec<usize> = (0..front.len()).collect();
-    for k in 0..m {
-        let value = |p: usize| losses[front[p] * m + k];
-        order.sort_by(|&a, &b| value(a).total_cmp(&value(b)).then(front[a].cmp(&front[b])));
-        let (lo, hi) = (value(order[0]), value(order[order.len() - 1]));
-        dist[order[0]] = f64::INFINITY;
-        dist[order[order.len() - 1]] = f64::INFINITY;
-        if hi > lo {
-            for w in order.windows(3) {
-                dist[w[1]] += (value(w[2]) - value(w[0])) / (hi - lo);
-            }
-        }
-    }
-    dist
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 
 use super::{Crossover, Nsga2Config, Nsga2Search};
 use crate::search::RandomSearch;
+use crate::search::test_support::{best_value as best, run_trials as run};
 use kiln_core::bench::box_space;
 use kiln_core::testing::{check_search_strategy, context, registry_of, spec};
-use kiln_core::{Direction, FrozenTrial, SearchSpace, SearchStrategy, StudyView, TrialState};
+use kiln_core::{Direction, FrozenTrial};
 use serde_json::json;
 
 fn nsga2(population_size: usize, crossover: Crossover, seed: u64) -> Nsga2Search {
@@ -51,33 +52,6 @@ fn bad_config_names_the_key() {
             .unwrap_or_default();
         assert!(err.contains(field), "{field}: {err}");
     }
-}
-
-/// Runs `n` sequential trials of `f` (one value per objective); returns the trials.
-fn run(
-    s: &mut dyn SearchStrategy,
-    space: &SearchSpace,
-    directions: &[Direction],
-    f: &dyn Fn(&[f64]) -> Vec<f64>,
-    n: u64,
-) -> Vec<FrozenTrial> {
-    let mut trials: Vec<FrozenTrial> = Vec::new();
-    for number in 0..n {
-        let view = StudyView {
-            directions,
-            trials: &trials,
-        };
-        let sug = s.ask(space, &view, number).expect("ask");
-        space.check(&sug.params).expect("a valid suggestion");
-        let x: Vec<f64> = (0..space.params().len())
-            .map(|i| sug.params[&format!("x{i}")].as_f64().expect("a float"))
-            .collect();
-        let mut t = FrozenTrial::running(number, sug.params);
-        t.state = TrialState::Complete;
-        t.values = Some(f(&x));
-        trials.push(t);
-    }
-    trials
 }
 
 /// ZDT1 on [0, 1]^5: its Pareto front is f2 = 1 - √f1 (at x2..x5 = 0).
@@ -130,12 +104,6 @@ fn two_objectives_beat_random_search() {
 fn one_objective_beats_random_search() {
     let space = box_space(&[(-5.0, 5.0); 5]);
     let sphere = |x: &[f64]| vec![x.iter().map(|v| v * v).sum::<f64>()];
-    let best = |trials: &[FrozenTrial]| {
-        trials
-            .iter()
-            .filter_map(FrozenTrial::value)
-            .fold(f64::INFINITY, f64::min)
-    };
     for seed in 0..3 {
         let mut ga = nsga2(20, Crossover::Uniform, seed);
         let ga_best = best(&run(&mut ga, &space, &[Direction::Minimize], &sphere, 300));

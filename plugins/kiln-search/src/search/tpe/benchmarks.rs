@@ -4,7 +4,8 @@
 //! 0.0186 (branin), 0.116 (hartmann6) and 6.25 (rosenbrock, 5-d).
 
 use super::{TpeConfig, TpeSearch};
-use kiln_core::{Direction, FrozenTrial, SearchSpace, SearchStrategy, StudyView, TrialState};
+use crate::search::test_support::run_trials;
+use kiln_core::{Direction, FrozenTrial, SearchSpace, SearchStrategy, StudyView};
 
 pub(super) use kiln_core::bench::{box_space, branin, hartmann6, rosenbrock};
 
@@ -15,23 +16,7 @@ pub(super) fn minimise(
     f: fn(&[f64]) -> f64,
     n: u64,
 ) -> Vec<FrozenTrial> {
-    let mut trials: Vec<FrozenTrial> = Vec::new();
-    for number in 0..n {
-        let view = StudyView {
-            directions: &[Direction::Minimize],
-            trials: &trials,
-        };
-        let s = strategy.ask(space, &view, number).expect("ask");
-        space.check(&s.params).expect("a valid suggestion");
-        let x: Vec<f64> = (0..space.params().len())
-            .map(|i| s.params[&format!("x{i}")].as_f64().expect("a float"))
-            .collect();
-        let mut t = FrozenTrial::running(number, s.params);
-        t.state = TrialState::Complete;
-        t.values = Some(vec![f(&x)]);
-        trials.push(t);
-    }
-    trials
+    run_trials(strategy, space, &[Direction::Minimize], &|x| vec![f(x)], n)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

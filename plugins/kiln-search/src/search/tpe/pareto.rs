@@ -6,19 +6,8 @@
 //!
 //! Points are loss vectors (maximised objectives negated), stored row-major, `m` per point.
 
+use crate::search::pareto::{crowding_distances, dominates};
 use std::cmp::Ordering;
-
-/// Whether `a` dominates `b` (no worse everywhere, better somewhere).
-fn dominates(a: &[f64], b: &[f64]) -> bool {
-    let mut better = false;
-    for (x, y) in a.iter().zip(b) {
-        if x > y {
-            return false;
-        }
-        better |= x < y;
-    }
-    better
-}
 
 /// Indices of the `k` best points of `points` (`m` objectives each).
 pub(super) fn select_below(points: &[f64], m: usize, k: usize) -> Vec<usize> {
@@ -51,7 +40,7 @@ pub(super) fn select_below(points: &[f64], m: usize, k: usize) -> Vec<usize> {
         if front.len() <= room {
             chosen.extend(&front);
         } else {
-            let crowd = crowding(points, m, &front);
+            let crowd = crowding_distances(points, m, &front);
             let mut order: Vec<usize> = (0..front.len()).collect();
             order.sort_by(|&a, &b| crowd[b].total_cmp(&crowd[a]).then(front[a].cmp(&front[b])));
             chosen.extend(order.iter().take(room).map(|&j| front[j]));
@@ -60,25 +49,6 @@ pub(super) fn select_below(points: &[f64], m: usize, k: usize) -> Vec<usize> {
     }
     chosen.sort_unstable();
     chosen
-}
-
-/// NSGA-II crowding distance of each member of `front`.
-fn crowding(points: &[f64], m: usize, front: &[usize]) -> Vec<f64> {
-    let mut dist = vec![0.0; front.len()];
-    let mut order: Vec<usize> = (0..front.len()).collect();
-    for obj in 0..m {
-        let v = |j: usize| points[front[j] * m + obj];
-        order.sort_by(|&a, &b| v(a).total_cmp(&v(b)).then(a.cmp(&b)));
-        let (lo, hi) = (v(order[0]), v(order[order.len() - 1]));
-        dist[order[0]] = f64::INFINITY;
-        dist[order[order.len() - 1]] = f64::INFINITY;
-        if hi > lo {
-            for w in order.windows(3) {
-                dist[w[1]] += (v(w[2]) - v(w[0])) / (hi - lo);
-            }
-        }
-    }
-    dist
 }
 
 #[cfg(test)]
