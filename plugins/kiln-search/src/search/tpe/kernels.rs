@@ -353,21 +353,33 @@ impl Default for NormMemo {
 impl NormMemo {
     /// A kernel's normaliser: continuous `-ln Z + (ln(1/σ) - ln √2π)`, discrete `-ln Z`,
     /// where `Z` is the mass the kernel puts on `[0, 1]`.
+    #[inline]
     fn get(&mut self, mu: f64, inv: f64, discrete: bool) -> f64 {
         let key = [mu.to_bits(), inv.to_bits(), u64::from(discrete)];
         let h =
             (key[0] ^ key[1].rotate_left(29) ^ key[2]).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 53;
         let slot = h as usize;
-        if self.keys[slot] != key {
-            let z = -math::ln_unit_mass(mu, inv);
-            self.values[slot] = if discrete {
-                z
-            } else {
-                z + (math::ln(inv) - math::LN_SQRT_2PI)
-            };
-            self.keys[slot] = key;
+        if self.keys[slot] == key {
+            self.values[slot]
+        } else {
+            self.fill(slot, key, mu, inv, discrete)
         }
-        self.values[slot]
+    }
+
+    /// A miss: computes, remembers and returns the normaliser (out of line, so that the
+    /// hit path inlines without it).
+    #[cold]
+    #[inline(never)]
+    fn fill(&mut self, slot: usize, key: [u64; 3], mu: f64, inv: f64, discrete: bool) -> f64 {
+        let z = -math::ln_unit_mass(mu, inv);
+        let value = if discrete {
+            z
+        } else {
+            z + (math::ln(inv) - math::LN_SQRT_2PI)
+        };
+        self.keys[slot] = key;
+        self.values[slot] = value;
+        value
     }
 }
 

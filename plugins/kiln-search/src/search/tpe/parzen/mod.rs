@@ -6,20 +6,22 @@
 //! closer to the good observations. On the benchmark functions this is what lifts the
 //! strategy above Optuna's TPE (see `benchmarks.rs`).
 //!
-//! Scoring 24 candidates against a thousand kernels is the hot loop. Every continuous
-//! dimension is scored for every kernel in vectorised passes (two dimensions per pass, the
-//! kernels' log-weights and normalisers folded into one `base` beforehand). When every
-//! dimension is continuous (the common case) those passes run in single precision, four
-//! kernels per instruction, and every term is summed by a vectorised single-precision
-//! exponential (those more than [`CUTOFF`] below the largest add less than single precision
-//! resolves): together twice as fast, and on the benchmark functions the medians came out
-//! exactly as in double precision. A k-d tree over the kernels was tried too and lost:
-//! the "above" trials cluster where the candidates are, so it pruned little and its build
-//! cost more than it saved. Discrete and
-//! categorical dimensions cost error functions or lookups, so they are scored only for the
-//! kernels whose partial score, plus what the remaining dimensions could still add, stays
-//! within [`CUTOFF`] (in log units) of a known lower bound of the best kernel's score. The
-//! final sum skips terms below the same line. It is exact to a relative `n e^-25`.
+//! Scoring 24 candidates against a thousand kernels is the hot loop. When every dimension
+//! is continuous (the common case) it runs in single precision over blocks of [`BLOCK`]
+//! candidates: each kernel's centre and width are read once and applied to a vector of
+//! candidates (no remainder loops, and per-call costs paid once per block), the kernels'
+//! log-weights and normalisers folded into one `base` beforehand. The terms are then summed
+//! by a vectorised single-precision exponential, leaving out the kernels more than
+//! [`CUTOFF`] below every candidate's largest term (they add less than single precision
+//! resolves). On the benchmark functions the medians came out exactly as in double
+//! precision. A k-d tree over the kernels was tried too and lost: the "above" trials
+//! cluster where the candidates are, so it pruned little and its build cost more than it
+//! saved. Otherwise every continuous dimension is scored for every kernel in double
+//! precision, two dimensions per pass. Discrete and categorical dimensions cost error
+//! functions or lookups, so they are scored only for the kernels whose partial score, plus
+//! what the remaining dimensions could still add, stays within [`CUTOFF`] (in log units) of
+//! a known lower bound of the best kernel's score. The final sum skips terms below the same
+//! line. It is exact to a relative `n e^-25`.
 
 use super::axis::Axis;
 use super::kernels::{CategoricalDim, Dim, FitScratch, Memo, NumericDim, PRIOR};
@@ -50,10 +52,15 @@ const CUTOFF: f64 = 25.0;
 pub(super) struct EvalScratch {
     memo: Memo,
     partial: Vec<f64>,
-    partial32: Vec<f32>,
     active: Vec<u32>,
     near: Vec<f64>,
+    /// [`Mixture::log_pdf_block`]'s candidates by dimension, and its kernel log-terms.
+    block_x: Vec<[f32; BLOCK]>,
+    block_terms: Vec<[f32; BLOCK]>,
 }
+
+/// Candidates scored together when every dimension is continuous.
+const BLOCK: usize = 24;
 
 /// A mixture over the coordinates of one group of parameters. Built by [`Mixture::fit`],
 /// which reuses the buffers of the previous fit.
@@ -72,12 +79,10 @@ pub(super) struct Mixture {
     /// `base_has_norms` (they are continuous).
     base: Vec<f64>,
     base_has_norms: bool,
-    /// When every dimension is continuous: single-precision copies of `base` and, per
-    /// dimension, of the centres and of the inverse widths times `√½` (see
-    /// [`Mixture::log_pdf_continuous`]). Empty otherwise.
-    base32: Vec<f32>,
-    mu32: Vec<f32>,
-    scale32: Vec<f32>,
+    /// When every dimension is continuous: per kernel, a single-precision copy of its
+    /// `base` then, per dimension, its centre and inverse width times `√½` (see
+    /// [`Mixture::log_pdf_block`]). Empty otherwise.
+    kern32: Vec<f32>,
     /// Buffers of the bandwidth computation.
     fit_scratch: FitScratch,
 }
@@ -133,8 +138,6 @@ impl Mixture {
         self.full_passes = full_passes;
         self.base_has_norms = continuous >= full_passes;
         let single = self.base_has_norms && full_passes == d_count;
-        self.mu32.clear();
-        self.scale32.clear();
         for (d, (axis, column)) in axes.iter().zip(columns).enumerate() {
             let column = &column[..n];
             if axis.is_categorical() {
@@ -165,16 +168,9 @@ impl Mixture {
                 p.consider_endpoints,
                 &mut self.fit_scratch,
             );
-            // Folded while this dimension's arrays are still in the first-level cache.
-            let full_pass = self.base_has_norms && self.order[..full_passes].contains(&d);
-            fold(
-                &mut self.base,
-                &mut self.mu32,
-                &mut self.scale32,
-                nd,
-                full_pass,
-                single,
-            );
+            if self.base_has_norms && self.order[..full_passes].contains(&d) {
+                add_norms(&mut self.base, nd);
+            }
         }
         self.finish(single);
     }
@@ -210,16 +206,30 @@ impl Mixture {
         for j in (full_passes.saturating_sub(1)..d_count.saturating_sub(1)).rev() {
             self.bound_after[j] = self.bound_after[j + 1] + self.dims[self.order[j + 1]].max_term();
         }
-        self.base32.clear();
+        self.kern32.clear();
         if single {
-            self.base32.extend(self.base.iter().map(|&b| b as f32));
+            // Interleaved per kernel: `log_pdf_block` reads one kernel's numbers at a time.
+            let stride = 1 + 2 * d_count;
+            self.kern32.resize(self.n_kernels * stride, 0.0);
+            let kern32 = &mut self.kern32;
+            let rows = kern32.chunks_exact_mut(stride).zip(&self.base);
+            rows.for_each(|(row, &b)| row[0] = b as f32);
+            for (d, dim) in self.dims.iter().enumerate() {
+                if let Dim::Numeric(nd) = dim {
+                    let rows = kern32.chunks_exact_mut(stride);
+                    for (row, (&m, &i)) in rows.zip(nd.mu.iter().zip(&nd.inv_sigma)) {
+                        row[1 + 2 * d] = m as f32;
+                        row[2 + 2 * d] = (i * std::f64::consts::FRAC_1_SQRT_2) as f32;
+                    }
+                }
+            }
         }
     }
 
     /// Whether [`Mixture::append`] can extend the last fit: every dimension continuous and
     /// past the observation count where the bandwidth floor stops changing.
     pub fn can_append(&self) -> bool {
-        !self.base32.is_empty()
+        !self.kern32.is_empty()
             && self
                 .dims
                 .iter()
@@ -237,19 +247,10 @@ impl Mixture {
             }
         }
         self.weigh(weights, p);
-        self.mu32.clear();
-        self.scale32.clear();
         // As in `fit`: every dimension is a full pass, its normalisers added in order.
         for dim in &self.dims {
             if let Dim::Numeric(nd) = dim {
-                fold(
-                    &mut self.base,
-                    &mut self.mu32,
-                    &mut self.scale32,
-                    nd,
-                    true,
-                    true,
-                );
+                add_norms(&mut self.base, nd);
             }
         }
         self.finish(true);
@@ -290,25 +291,7 @@ impl Mixture {
     }
 }
 
-/// Adds dimension `nd`'s normalisers to `base` when it is scored in the full passes, and
-/// its centres and scaled inverse widths to the single-precision arrays when those are used.
-fn fold(
-    base: &mut [f64],
-    mu32: &mut Vec<f32>,
-    scale32: &mut Vec<f32>,
-    nd: &NumericDim,
-    full_pass: bool,
-    single: bool,
-) {
-    if full_pass {
-        base.iter_mut().zip(&nd.log_norm).for_each(|(b, l)| *b += l);
-    }
-    if single {
-        mu32.extend(nd.mu.iter().map(|&m| m as f32));
-        scale32.extend(
-            nd.inv_sigma
-                .iter()
-                .map(|&i| (i * std::f64::consts::FRAC_1_SQRT_2) as f32),
-        );
-    }
+/// Adds dimension `nd`'s normalisers to `base` (it is scored in the full passes).
+fn add_norms(base: &mut [f64], nd: &NumericDim) {
+    base.iter_mut().zip(&nd.log_norm).for_each(|(b, l)| *b += l);
 }

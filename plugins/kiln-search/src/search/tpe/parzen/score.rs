@@ -1,7 +1,7 @@
 //! Scoring candidates: `ln p(x)` of a mixture at each candidate (see the module docs of
 //! `parzen` for the passes and the cut-off).
 
-use super::{CUTOFF, EvalScratch, Mixture};
+use super::{BLOCK, CUTOFF, EvalScratch, Mixture};
 use crate::search::tpe::axis::Axis;
 use crate::search::tpe::kernels::{Dim, term};
 use crate::search::tpe::math;
@@ -20,73 +20,151 @@ impl Mixture {
         if d_count == 0 {
             return;
         }
+        if !self.kern32.is_empty() {
+            for block in cands.chunks(BLOCK * d_count) {
+                self.log_pdf_block(block, out, s);
+            }
+            return;
+        }
         for x in cands.chunks_exact(d_count) {
             out.push(self.log_pdf_one(x, axes, s));
         }
     }
 
-    /// `ln p(x)` when every dimension is continuous, in single precision: each kernel's
-    /// log-term is `base - Σ ((x - μ) · √½/σ)²`, two dimensions per pass over equal-length
-    /// slices (four kernels per instruction). The terms near the largest are summed in
-    /// double precision. Rounding moves the result by about 1e-6 per unit of log-density,
-    /// which cannot change which of two candidates scores higher except in a near tie.
-    fn log_pdf_continuous(&self, x: &[f64], s: &mut EvalScratch) -> f64 {
+    /// `ln p(x)` of up to [`BLOCK`] candidate rows when every dimension is continuous, in
+    /// single precision: each kernel's log-term is `base - Σ ((x - μ) · √½/σ)²`, computed
+    /// for all the candidates at once (one kernel's centre and width against a vector of
+    /// candidates), then `max + ln Σ e^{term - max}` per candidate. Rounding moves the
+    /// result by about 1e-6 per unit of log-density, which cannot change which of two
+    /// candidates scores higher except in a near tie. The operations are those of
+    /// [`Mixture::log_pdf_continuous`], one candidate at a time, in the same order, sums
+    /// included, except that kernels more than [`CUTOFF`] below the largest term of every
+    /// candidate of the block are left out of the sums: the same result to single
+    /// precision (tested).
+    // Indexed loops over the block: the same index into several arrays, which the
+    // compiler turns into vector instructions.
+    #[allow(clippy::needless_range_loop)]
+    fn log_pdf_block(&self, cands: &[f64], out: &mut Vec<f64>, s: &mut EvalScratch) {
         let n = self.n_kernels;
-        let p = &mut s.partial32;
-        p.resize(n, 0.0);
-        let p = &mut p[..n];
-        let base = &self.base32[..n];
-        let col = |d: usize| d * n..(d + 1) * n;
         let d_count = self.dims.len();
-        // The first pass writes `base - z²` for one or two dimensions; the next subtract.
-        let (m0, s0, x0) = (&self.mu32[col(0)], &self.scale32[col(0)], x[0] as f32);
-        let mut d = if d_count >= 2 {
-            let (m1, s1, x1) = (&self.mu32[col(1)], &self.scale32[col(1)], x[1] as f32);
-            for k in 0..n {
-                let z0 = (x0 - m0[k]) * s0[k];
-                let z1 = (x1 - m1[k]) * s1[k];
-                p[k] = base[k] - (z0 * z0 + z1 * z1);
+        let stride = 1 + 2 * d_count;
+        let rows = cands.len() / d_count;
+        // The candidates by dimension; missing rows repeat the first (and are dropped).
+        let xs = &mut s.block_x;
+        xs.clear();
+        xs.extend((0..d_count).map(|d| {
+            std::array::from_fn(|c| cands[if c < rows { c } else { 0 } * d_count + d] as f32)
+        }));
+        let xs = &xs[..d_count];
+        let terms = &mut s.block_terms;
+        terms.resize(n, [0.0; BLOCK]);
+        let terms = &mut terms[..n];
+        let mut max = [f32::NEG_INFINITY; BLOCK];
+        for (kernel, term) in self.kern32.chunks_exact(stride).zip(terms.iter_mut()) {
+            let (base, pairs) = (kernel[0], &kernel[1..]);
+            // As in `log_pdf_continuous`: one or two dimensions from `base`, then two at
+            // a time; `pairs` holds (centre, scale) per dimension.
+            let z = |d: usize, c: usize| (xs[d][c] - pairs[2 * d]) * pairs[2 * d + 1];
+            let mut v = [0.0f32; BLOCK];
+            let mut d = if d_count >= 2 {
+                for c in 0..BLOCK {
+                    let (z0, z1) = (z(0, c), z(1, c));
+                    v[c] = base - (z0 * z0 + z1 * z1);
+                }
+                2
+            } else {
+                for c in 0..BLOCK {
+                    let z0 = z(0, c);
+                    v[c] = base - z0 * z0;
+                }
+                1
+            };
+            while d + 1 < d_count {
+                for c in 0..BLOCK {
+                    let (z0, z1) = (z(d, c), z(d + 1, c));
+                    v[c] -= z0 * z0 + z1 * z1;
+                }
+                d += 2;
             }
-            2
-        } else {
-            for k in 0..n {
-                let z0 = (x0 - m0[k]) * s0[k];
-                p[k] = base[k] - z0 * z0;
+            if d < d_count {
+                for c in 0..BLOCK {
+                    let z0 = z(d, c);
+                    v[c] -= z0 * z0;
+                }
             }
-            1
-        };
-        while d + 1 < d_count {
-            let (m0, s0) = (&self.mu32[col(d)], &self.scale32[col(d)]);
-            let (m1, s1) = (&self.mu32[col(d + 1)], &self.scale32[col(d + 1)]);
-            let (x0, x1) = (x[d] as f32, x[d + 1] as f32);
-            for k in 0..n {
-                let z0 = (x0 - m0[k]) * s0[k];
-                let z1 = (x1 - m1[k]) * s1[k];
-                p[k] -= z0 * z0 + z1 * z1;
+            for c in 0..BLOCK {
+                max[c] = if v[c] > max[c] { v[c] } else { max[c] };
+            }
+            *term = v;
+        }
+        // `math::sum_exp32_shifted` per candidate: eight partial sums by kernel index
+        // modulo 8, the remainder summed in order, then the partial sums in order. Most
+        // kernels are far from every candidate; they skip the exponentials.
+        let mut lanes = [[0.0f32; BLOCK]; 8];
+        let mut chunks = terms.chunks_exact(8);
+        for chunk in &mut chunks {
+            for (lane, v) in lanes.iter_mut().zip(chunk) {
+                let mut near = false;
+                for c in 0..BLOCK {
+                    near |= v[c] - max[c] >= -(CUTOFF as f32);
+                }
+                if near {
+                    for c in 0..BLOCK {
+                        lane[c] += math::exp32(v[c] - max[c]);
+                    }
+                }
+            }
+        }
+        let mut tail = [-0.0f32; BLOCK];
+        for v in chunks.remainder() {
+            for c in 0..BLOCK {
+                tail[c] += math::exp32(v[c] - max[c]);
+            }
+        }
+        for c in 0..rows.min(BLOCK) {
+            let m = max[c];
+            out.push(if m.is_finite() {
+                let sum = lanes.iter().fold(-0.0f32, |a, lane| a + lane[c]) + tail[c];
+                f64::from(m) + math::ln(f64::from(sum))
+            } else {
+                f64::from(m)
+            });
+        }
+    }
+
+    /// `ln p(x)` of one candidate when every dimension is continuous: the reference for
+    /// [`Mixture::log_pdf_block`], two dimensions per pass over the kernels and the terms
+    /// summed by [`math::sum_exp32_shifted`].
+    #[cfg(test)]
+    pub(super) fn log_pdf_continuous(&self, x: &[f64]) -> f64 {
+        let n = self.n_kernels;
+        let d_count = self.dims.len();
+        let stride = 1 + 2 * d_count;
+        let kernels = || self.kern32.chunks_exact(stride);
+        let mut p: Vec<f32> = kernels().map(|k| k[0]).collect();
+        let z = |k: &[f32], d: usize| (x[d] as f32 - k[1 + 2 * d]) * k[2 + 2 * d];
+        let mut d = 0;
+        while d < d_count {
+            for (v, k) in p.iter_mut().zip(kernels()) {
+                if d + 1 < d_count {
+                    let (z0, z1) = (z(k, d), z(k, d + 1));
+                    *v -= z0 * z0 + z1 * z1;
+                } else {
+                    let z0 = z(k, d);
+                    *v -= z0 * z0;
+                }
             }
             d += 2;
         }
-        if d < d_count {
-            let (m0, s0) = (&self.mu32[col(d)], &self.scale32[col(d)]);
-            let x0 = x[d] as f32;
-            for k in 0..n {
-                let z0 = (x0 - m0[k]) * s0[k];
-                p[k] -= z0 * z0;
-            }
-        }
-        let max = math::max_of32(p);
+        assert_eq!(p.len(), n);
+        let max = math::max_of32(&p);
         if !max.is_finite() {
             return f64::from(max);
         }
-        // Every term, vectorised: those more than CUTOFF below the largest add under
-        // n e^-25 relative, below single precision, so no compaction is needed.
-        f64::from(max) + math::ln(f64::from(math::sum_exp32_shifted(p, max)))
+        f64::from(max) + math::ln(f64::from(math::sum_exp32_shifted(&p, max)))
     }
 
     fn log_pdf_one(&self, x: &[f64], axes: &[&Axis<'_>], s: &mut EvalScratch) -> f64 {
-        if !self.base32.is_empty() {
-            return self.log_pdf_continuous(x, s);
-        }
         let EvalScratch {
             memo,
             partial,

@@ -111,7 +111,7 @@ fn single_precision_scores_match_the_full_sums() {
         .collect();
     let weights: Vec<f64> = (0..n).map(|i| 0.1 + i as f64 / n as f64).collect();
     let m = Mixture::new(&cols, &weights, &axes, &P);
-    assert!(!m.base32.is_empty(), "the single-precision path is taken");
+    assert!(!m.kern32.is_empty(), "the single-precision path is taken");
     let mut s = EvalScratch::default();
     let mut out = Vec::new();
     for round in 0..40 {
@@ -239,13 +239,11 @@ fn appending_equals_refitting() {
         let fresh = Mixture::new(&all, &weights_for(n), &axes, &P);
         let bits32 = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits32(&grown.mu32), bits32(&fresh.mu32), "centres at {n}");
         assert_eq!(
-            bits32(&grown.scale32),
-            bits32(&fresh.scale32),
-            "widths at {n}"
+            bits32(&grown.kern32),
+            bits32(&fresh.kern32),
+            "kernels at {n}"
         );
-        assert_eq!(bits32(&grown.base32), bits32(&fresh.base32), "base at {n}");
         assert_eq!(bits(&grown.cum_w), bits(&fresh.cum_w), "weights at {n}");
         for (g, f) in grown.dims.iter().zip(&fresh.dims) {
             if let (Dim::Numeric(g), Dim::Numeric(f)) = (g, f) {
@@ -257,4 +255,55 @@ fn appending_equals_refitting() {
     // Too few observations for a fixed floor: no appending.
     let small: Vec<Vec<f64>> = cols.iter().map(|c| c[..50].to_vec()).collect();
     assert!(!Mixture::new(&small, &weights_for(50), &axes, &P).can_append());
+}
+
+#[test]
+fn scoring_a_block_matches_one_candidate_at_a_time() {
+    let float = unit();
+    let af = Axis::new(&float);
+    let mut rng = Rng::new(11);
+    // Kernel counts around the eight-way partial sums, dimension counts odd and even,
+    // candidate counts around the block size.
+    let cases = [
+        (0, 1, 1),
+        (6, 2, 3),
+        (7, 5, 8),
+        (8, 6, 24),
+        (91, 6, 30),
+        (300, 3, 9),
+    ];
+    for (n, d_count, rows) in cases {
+        let axes = vec![&af; d_count];
+        let cols: Vec<Vec<f64>> = (0..d_count)
+            .map(|_| {
+                (0..n)
+                    .map(|_| (0.4 + 0.1 * rng.normal()).clamp(0.0, 1.0))
+                    .collect()
+            })
+            .collect();
+        let weights: Vec<f64> = (0..n).map(|i| 0.5 + i as f64 / (n + 1) as f64).collect();
+        let m = Mixture::new(&cols, &weights, &axes, &P);
+        assert!(!m.kern32.is_empty(), "the single-precision path is taken");
+        let cands: Vec<f64> = (0..rows * d_count)
+            .map(|i| {
+                if i % 7 == 0 {
+                    rng.uniform()
+                } else {
+                    (0.4 + 0.1 * rng.normal()).clamp(0.0, 1.0)
+                }
+            })
+            .collect();
+        let mut s = EvalScratch::default();
+        let mut out = Vec::new();
+        m.log_pdf(&cands, &axes, &mut out, &mut s);
+        assert_eq!(out.len(), rows);
+        for (x, got) in cands.chunks_exact(d_count).zip(&out) {
+            let want = m.log_pdf_continuous(x);
+            // The block leaves out terms below single precision: the same to rounding.
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{n} kernels, {d_count} dims: {got} vs {want}"
+            );
+        }
+    }
 }
