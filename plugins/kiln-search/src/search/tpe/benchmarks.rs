@@ -179,3 +179,49 @@ fn ask_time_univariate() {
         );
     }
 }
+
+/// Time of one "cold" ask after `n` trials, in µs: asks cycle through 16 studies of
+/// hartmann6 (different seeds, one strategy each), so no ask meets the data of the one
+/// before, as after a new trial in a real study (the caches and the branch predictor start
+/// cold). The median of 20 rounds' means.
+fn cold_ask_time(n: u64) -> f64 {
+    let space = box_space(&[(0.0, 1.0); 6]);
+    let studies: Vec<Vec<FrozenTrial>> = (0..16)
+        .map(|seed| {
+            let mut tpe = TpeSearch::new(TpeConfig::default(), seed);
+            minimise(&mut tpe, &space, hartmann6, n)
+        })
+        .collect();
+    // One strategy per study: each remembers its own study's trials.
+    let mut strategies: Vec<TpeSearch> = (0..studies.len())
+        .map(|_| TpeSearch::new(TpeConfig::default(), 3))
+        .collect();
+    let mut rounds = Vec::new();
+    for round in 0..20u64 {
+        let start = std::time::Instant::now();
+        for (s, trials) in strategies.iter_mut().zip(&studies) {
+            let view = StudyView {
+                directions: &[Direction::Minimize],
+                trials,
+            };
+            let sug = s.ask(&space, &view, n + round).expect("ask");
+            std::hint::black_box(sug);
+        }
+        rounds.push(start.elapsed().as_secs_f64() / studies.len() as f64 * 1e6);
+    }
+    median(rounds)
+}
+
+/// Run in release: `cargo test --release -p kiln-search cold_ask_time -- --ignored
+/// --nocapture` (`ASK_N` sets the study size, 100 by default).
+#[test]
+#[ignore = "timing; run in release with --ignored --nocapture"]
+fn cold_ask_time_multivariate() {
+    let n = std::env::var("ASK_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    for _ in 0..5 {
+        println!("cold ask: {:.1} µs at {n} trials", cold_ask_time(n));
+    }
+}
