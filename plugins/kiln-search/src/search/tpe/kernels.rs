@@ -33,6 +33,11 @@ pub(super) struct NumericDim {
     floor: f64,
     consider_endpoints: bool,
     cells: Vec<Cell>,
+    /// The centres, widths and normalisers before the current fit (see
+    /// [`NumericDim::fit`]): kernel `k` of consecutive fits is usually the same trial.
+    prev_mu: Vec<f64>,
+    prev_sigma: Vec<f64>,
+    prev_log_norm: Vec<f64>,
 }
 
 impl NumericDim {
@@ -45,6 +50,11 @@ impl NumericDim {
         scratch: &mut FitScratch,
     ) {
         let n = column.len();
+        // The previous kernels, to reuse their normalisers (below).
+        let (prev_floor, prev_discrete) = (self.floor, self.discrete);
+        std::mem::swap(&mut self.mu, &mut self.prev_mu);
+        std::mem::swap(&mut self.sigma, &mut self.prev_sigma);
+        std::mem::swap(&mut self.log_norm, &mut self.prev_log_norm);
         self.discrete = discrete;
         self.consider_endpoints = consider_endpoints;
         self.mu.clear();
@@ -65,10 +75,37 @@ impl NumericDim {
         self.inv_sigma.resize(k_count, 0.0);
         self.log_norm.resize(k_count, 0.0);
         let norms = Normalisers::new(floor, discrete);
+        // A normaliser is a pure function of the kernel's centre and width (and of the
+        // dimension's discreteness), unless it is the common one, which also depends on
+        // the floor. Kernel `k` of the previous fit is usually the same trial with the
+        // same width: its normaliser is reused when it was not the common one, read in
+        // order rather than through the memo (whose random reads miss the cache).
+        let prev = (prev_discrete == discrete).then_some((
+            &self.prev_mu[..],
+            &self.prev_sigma[..],
+            &self.prev_log_norm[..],
+        ));
         let kernels = self.mu.iter().zip(&self.sigma);
         let out = self.inv_sigma.iter_mut().zip(self.log_norm.iter_mut());
-        for ((&m, &s), (inv_out, ln_out)) in kernels.zip(out) {
-            (*inv_out, *ln_out) = norms.of(m, s, &mut scratch.norms);
+        for (k, ((&m, &s), (inv_out, ln_out))) in kernels.zip(out).enumerate() {
+            let at_floor = s == floor;
+            let inv = if at_floor { norms.inv_floor } else { 1.0 / s };
+            *inv_out = inv;
+            let far = norms.far(m, inv);
+            *ln_out = if at_floor && far {
+                norms.common
+            } else {
+                let reused = prev.and_then(|(pm, ps, pl)| {
+                    let same = pm.get(k)?.to_bits() == m.to_bits()
+                        && ps.get(k)?.to_bits() == s.to_bits()
+                        && !(far && s == prev_floor);
+                    same.then(|| pl[k])
+                });
+                match reused {
+                    Some(ln) => ln,
+                    None => scratch.norms.get(m, inv, discrete),
+                }
+            };
         }
     }
 
@@ -173,15 +210,21 @@ impl Normalisers {
         }
     }
 
+    /// Whether a kernel lies beyond 6 √2 widths from both bounds.
+    #[inline(always)]
+    fn far(&self, m: f64, inv: f64) -> bool {
+        let reach = 6.0 * std::f64::consts::SQRT_2;
+        m * inv >= reach && (1.0 - m) * inv >= reach
+    }
+
     /// `(1/σ, normaliser)`: the common one for kernels at the floor width beyond 6 √2
     /// widths from both bounds (they lose under 3e-17 to them), the remembered or full
     /// computation for the others.
     #[inline]
     fn of(&self, m: f64, s: f64, memo: &mut NormMemo) -> (f64, f64) {
-        let reach = 6.0 * std::f64::consts::SQRT_2;
         let at_floor = s == self.floor;
         let inv = if at_floor { self.inv_floor } else { 1.0 / s };
-        let plain = at_floor && m * inv >= reach && (1.0 - m) * inv >= reach;
+        let plain = at_floor && self.far(m, inv);
         let ln = if plain {
             self.common
         } else {
@@ -351,8 +394,7 @@ impl Default for NormMemo {
 }
 
 impl NormMemo {
-    /// A kernel's normaliser: continuous `-ln Z + (ln(1/σ) - ln √2π)`, discrete `-ln Z`,
-    /// where `Z` is the mass the kernel puts on `[0, 1]`.
+    /// A kernel's [`normaliser`], remembered.
     #[inline]
     fn get(&mut self, mu: f64, inv: f64, discrete: bool) -> f64 {
         let key = [mu.to_bits(), inv.to_bits(), u64::from(discrete)];
@@ -371,15 +413,22 @@ impl NormMemo {
     #[cold]
     #[inline(never)]
     fn fill(&mut self, slot: usize, key: [u64; 3], mu: f64, inv: f64, discrete: bool) -> f64 {
-        let z = -math::ln_unit_mass(mu, inv);
-        let value = if discrete {
-            z
-        } else {
-            z + (math::ln(inv) - math::LN_SQRT_2PI)
-        };
+        let value = normaliser(mu, inv, discrete);
         self.keys[slot] = key;
         self.values[slot] = value;
         value
+    }
+}
+
+/// A kernel's normaliser: continuous `-ln Z + (ln(1/σ) - ln √2π)`, discrete `-ln Z`,
+/// where `Z` is the mass the kernel puts on `[0, 1]`.
+#[inline]
+fn normaliser(mu: f64, inv: f64, discrete: bool) -> f64 {
+    let z = -math::ln_unit_mass(mu, inv);
+    if discrete {
+        z
+    } else {
+        z + (math::ln(inv) - math::LN_SQRT_2PI)
     }
 }
 
