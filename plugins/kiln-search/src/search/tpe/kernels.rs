@@ -432,6 +432,14 @@ fn normaliser(mu: f64, inv: f64, discrete: bool) -> f64 {
     }
 }
 
+impl FitScratch {
+    /// The kernels whose width the last [`NumericDim::append`] may have changed (every
+    /// new one among them; some more than once).
+    pub fn touched(&self) -> &[u32] {
+        &self.touched
+    }
+}
+
 /// Buffers of [`clipped_gaps_into`]: the list of the non-empty cells.
 #[derive(Debug, Clone, Default)]
 pub(super) struct GapScratch {

@@ -145,19 +145,24 @@ impl TpeSearch {
             && s.above_rows.len() > fitted
             && s.above_rows[..fitted] == s.g_rows[..];
         let skip_above = if extend { fitted } else { 0 };
-        for (j, &i) in dims.iter().enumerate() {
-            let value = |r: usize| obs.coords[r * obs.width + i];
-            let rows = s.group.iter().enumerate();
-            s.below[j].extend(
-                rows.clone()
-                    .filter(|&(_, &g)| g == 1)
-                    .map(|(r, _)| value(r)),
-            );
-            s.above[j].extend(
-                rows.filter(|&(_, &g)| g == 2)
-                    .skip(skip_above)
-                    .map(|(r, _)| value(r)),
-            );
+        // One pass over the rows, each row's coordinates into its group's columns.
+        let mut above_seen = 0;
+        for (r, &g) in s.group.iter().enumerate() {
+            let cols = match g {
+                1 => &mut s.below,
+                2 => {
+                    above_seen += 1;
+                    if above_seen <= skip_above {
+                        continue;
+                    }
+                    &mut s.above
+                }
+                _ => continue,
+            };
+            let row = obs.row(r);
+            for (col, &i) in cols.iter_mut().zip(&dims) {
+                col.push(row[i]);
+            }
         }
         n_above += s.above_rows.len();
         s.w_below.resize(s.below.first().map_or(0, Vec::len), 1.0);

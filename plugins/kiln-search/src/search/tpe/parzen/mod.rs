@@ -59,7 +59,7 @@ pub(super) struct EvalScratch {
     block_terms: Vec<[f32; BLOCK]>,
 }
 
-/// Candidates scored together when every dimension is continuous.
+/// Candidates scored together when every dimension is continuous (a multiple of 8).
 const BLOCK: usize = 24;
 
 /// A mixture over the coordinates of one group of parameters. Built by [`Mixture::fit`],
@@ -200,12 +200,7 @@ impl Mixture {
     /// What the pruned dimensions can still add, and the single-precision `base`.
     fn finish(&mut self, single: bool) {
         let d_count = self.dims.len();
-        let full_passes = self.full_passes;
-        self.bound_after.clear();
-        self.bound_after.resize(d_count, 0.0);
-        for j in (full_passes.saturating_sub(1)..d_count.saturating_sub(1)).rev() {
-            self.bound_after[j] = self.bound_after[j + 1] + self.dims[self.order[j + 1]].max_term();
-        }
+        self.bound(d_count);
         self.kern32.clear();
         if single {
             // Interleaved per kernel: `log_pdf_block` reads one kernel's numbers at a time.
@@ -226,6 +221,16 @@ impl Mixture {
         }
     }
 
+    /// What the pruned dimensions can still add (`bound_after`).
+    fn bound(&mut self, d_count: usize) {
+        let full_passes = self.full_passes;
+        self.bound_after.clear();
+        self.bound_after.resize(d_count, 0.0);
+        for j in (full_passes.saturating_sub(1)..d_count.saturating_sub(1)).rev() {
+            self.bound_after[j] = self.bound_after[j + 1] + self.dims[self.order[j + 1]].max_term();
+        }
+    }
+
     /// Whether [`Mixture::append`] can extend the last fit: every dimension continuous and
     /// past the observation count where the bandwidth floor stops changing.
     pub fn can_append(&self) -> bool {
@@ -241,9 +246,22 @@ impl Mixture {
     /// bit for bit, that [`Mixture::fit`] builds from all the columns (tested), for a
     /// fraction of the work. Needs [`Mixture::can_append`].
     pub fn append(&mut self, columns: &[Vec<f64>], weights: &[f64], p: &MixtureParams) {
-        for (dim, column) in self.dims.iter_mut().zip(columns) {
+        let d_count = self.dims.len();
+        let stride = 1 + 2 * d_count;
+        // `kern32` is updated where the kernels changed: the kernels an append touched
+        // (new, or with a new width) and the prior, which moved to the end.
+        for (d, (dim, column)) in self.dims.iter_mut().zip(columns).enumerate() {
             if let Dim::Numeric(nd) = dim {
                 nd.append(column, &mut self.fit_scratch);
+                let k_count = nd.mu.len();
+                self.kern32.resize(k_count * stride, 0.0);
+                let prior = k_count as u32 - 1;
+                for &k in self.fit_scratch.touched().iter().chain([&prior]) {
+                    let (k, row) = (k as usize, k as usize * stride);
+                    self.kern32[row + 1 + 2 * d] = nd.mu[k] as f32;
+                    self.kern32[row + 2 + 2 * d] =
+                        (nd.inv_sigma[k] * std::f64::consts::FRAC_1_SQRT_2) as f32;
+                }
             }
         }
         self.weigh(weights, p);
@@ -253,7 +271,10 @@ impl Mixture {
                 add_norms(&mut self.base, nd);
             }
         }
-        self.finish(true);
+        // Every kernel's weight changed.
+        let rows = self.kern32.chunks_exact_mut(stride).zip(&self.base);
+        rows.for_each(|(row, &b)| row[0] = b as f32);
+        self.bound(d_count);
     }
 
     /// Draws `count` candidates into `out` (`count` rows of coordinates) from the mixture
