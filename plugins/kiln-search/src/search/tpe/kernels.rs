@@ -67,7 +67,6 @@ impl NumericDim {
             floor,
             &mut self.sigma,
             &mut self.cells,
-            &mut scratch.gaps,
         );
         self.mu.push(0.5);
         self.sigma.push(1.0);
@@ -165,7 +164,6 @@ impl NumericDim {
             &self.cells,
             !self.consider_endpoints && n >= 2,
             &mut self.sigma,
-            &mut scratch.gaps.filled,
         );
         self.inv_sigma.resize(n, 0.0);
         self.log_norm.resize(n, 0.0);
@@ -356,21 +354,13 @@ pub(super) fn term(dim: &Dim, k: usize, x: f64, axis: &Axis<'_>, memo: &mut Memo
 #[cfg(test)]
 pub(super) fn clipped_gaps(mu: &[f64], consider_endpoints: bool, floor: f64) -> Vec<f64> {
     let mut sigma = Vec::new();
-    clipped_gaps_into(
-        mu,
-        consider_endpoints,
-        floor,
-        &mut sigma,
-        &mut Vec::new(),
-        &mut GapScratch::default(),
-    );
+    clipped_gaps_into(mu, consider_endpoints, floor, &mut sigma, &mut Vec::new());
     sigma
 }
 
 /// What [`NumericDim::fit`] keeps between fits: buffers, and remembered normalisers.
 #[derive(Debug, Clone, Default)]
 pub(super) struct FitScratch {
-    gaps: GapScratch,
     norms: NormMemo,
     /// Kernels whose width an append may have changed.
     touched: Vec<u32>,
@@ -440,12 +430,6 @@ impl FitScratch {
     }
 }
 
-/// Buffers of [`clipped_gaps_into`]: the list of the non-empty cells.
-#[derive(Debug, Clone, Default)]
-pub(super) struct GapScratch {
-    filled: Vec<u32>,
-}
-
 /// A cell's lowest and highest point, as value and index.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Cell {
@@ -471,7 +455,6 @@ pub(super) fn clipped_gaps_into(
     floor: f64,
     sigma: &mut Vec<f64>,
     cells: &mut Vec<Cell>,
-    s: &mut GapScratch,
 ) {
     let n = mu.len();
     sigma.clear();
@@ -498,50 +481,40 @@ pub(super) fn clipped_gaps_into(
             cell.high_at = i as u32;
         }
     }
-    widen_extremes(cells, !consider_endpoints && n >= 2, sigma, &mut s.filled);
+    widen_extremes(cells, !consider_endpoints && n >= 2, sigma);
 }
 
 /// Widens each cell's extremes to their gaps (at most 1) to the neighbouring non-empty
 /// cells' extremes (the bounds 0 and 1 beyond the outermost, which with `inward` only look
-/// inwards). `sigma` holds the floor for every point this may widen.
-fn widen_extremes(cells: &[Cell], inward: bool, sigma: &mut [f64], filled: &mut Vec<u32>) {
-    filled.clear();
-    filled.extend((0..cells.len() as u32).filter(|&c| cells[c as usize].low < f64::INFINITY));
-    let Some(last_j) = filled.len().checked_sub(1) else {
-        return;
+/// inwards). `sigma` holds the floor for every point this may widen. One pass: each
+/// non-empty cell widens its lowest point's left gap and the previous non-empty cell's
+/// highest point's right gap (widening takes a maximum, so the order does not matter).
+fn widen_extremes(cells: &[Cell], inward: bool, sigma: &mut [f64]) {
+    let mut widen = |i: u32, g: f64| {
+        let v = &mut sigma[i as usize];
+        *v = v.max(g.min(1.0));
     };
-    for (j, &c) in filled.iter().enumerate() {
-        let cell = cells[c as usize];
-        let before = if j == 0 {
-            0.0
-        } else {
-            cells[filled[j - 1] as usize].high
-        };
-        let after = if j == last_j {
-            1.0
-        } else {
-            cells[filled[j + 1] as usize].low
-        };
-        let (first, last) = (j == 0, j == last_j);
-        let mut widen = |i: u32, g: f64| {
-            let v = &mut sigma[i as usize];
-            *v = v.max(g.min(1.0));
-        };
-        // The lowest point's left gap, and the right gap of the highest (the same point
-        // when it is alone in its cell).
-        if !(inward && first) {
-            widen(cell.low_at, cell.low - before);
+    // The previous non-empty cell's highest point, as value and index.
+    let mut prev: Option<(f64, u32)> = None;
+    for cell in cells.iter().filter(|c| c.low < f64::INFINITY) {
+        match prev {
+            Some((top, top_at)) => {
+                widen(cell.low_at, cell.low - top);
+                widen(top_at, cell.low - top);
+            }
+            None if !inward => widen(cell.low_at, cell.low),
+            None => {}
         }
         // Alone in its cell exactly when its lowest and highest point are the same one (of
         // equal points, the lowest is the first and the highest the last).
-        let (top, top_at) = if cell.low_at == cell.high_at {
+        prev = Some(if cell.low_at == cell.high_at {
             (cell.low, cell.low_at)
         } else {
             (cell.high, cell.high_at)
-        };
-        if !(inward && last) {
-            widen(top_at, after - top);
-        }
+        });
+    }
+    if let Some((top, top_at)) = prev.filter(|_| !inward) {
+        widen(top_at, 1.0 - top);
     }
 }
 
