@@ -52,9 +52,14 @@ impl Mixture {
         // The candidates by dimension; missing rows repeat the first (and are dropped).
         let xs = &mut s.block_x;
         xs.clear();
-        xs.extend((0..d_count).map(|d| {
-            std::array::from_fn(|c| cands[if c < rows { c } else { 0 } * d_count + d] as f32)
-        }));
+        xs.resize(d_count, [0.0; BLOCK]);
+        let first = &cands[..d_count];
+        let padded = cands.chunks_exact(d_count).chain(std::iter::repeat(first));
+        for (c, row) in padded.take(BLOCK).enumerate() {
+            for (x, &v) in xs.iter_mut().zip(row) {
+                x[c] = v as f32;
+            }
+        }
         let xs = &xs[..d_count];
         let terms = &mut s.block_terms;
         terms.resize(n, [0.0; BLOCK]);
