@@ -152,14 +152,8 @@ impl Observations {
         let width = space.params().len();
         let m = study.directions.len().max(1);
         memo.check(space, m);
-        // Parameter indices by name, for trials read afresh.
-        let mut by_name: Vec<(&str, usize)> = space
-            .params()
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.name.as_str(), i))
-            .collect();
-        by_name.sort_unstable();
+        // Parameter indices by name, for trials read afresh (built on the first).
+        let mut by_name: Vec<(&str, usize)> = Vec::new();
         let sign = |d: Direction| if d == Direction::Minimize { 1.0 } else { -1.0 };
         let signs: Vec<f64> = study.directions.iter().map(|&d| sign(d)).collect();
         let sign0 = sign(study.direction());
@@ -191,15 +185,20 @@ impl Observations {
             }
             let slot = t.number as usize;
             let start = coords.len();
-            coords.resize(start + width, f64::NAN);
             numbers.push(t.number);
             let (values, last): (&[f64], (f64, f64)) = if code != 0
                 && memo.state.get(slot) == Some(&code)
                 && memo.n_params[slot] as usize == t.params.len()
             {
-                coords[start..].copy_from_slice(&memo.coords[slot * width..][..width]);
+                coords.extend_from_slice(&memo.coords[slot * width..][..width]);
                 (&memo.values[slot * m..][..m], memo.last[slot])
             } else {
+                if by_name.is_empty() {
+                    let params = space.params().iter().enumerate();
+                    by_name.extend(params.map(|(i, s)| (s.name.as_str(), i)));
+                    by_name.sort_unstable();
+                }
+                coords.resize(start + width, f64::NAN);
                 read_coords(t, &by_name, axes, &mut coords[start..]);
                 let vs = t.values.as_deref().unwrap_or(&[]);
                 fresh_values.fill(f64::NAN);
