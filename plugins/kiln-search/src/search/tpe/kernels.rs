@@ -448,7 +448,7 @@ impl Cell {
     };
 }
 
-/// [`clipped_gaps`] into `sigma`, with reusable buffers.
+/// `clipped_gaps` (the tests' entry point) into `sigma`, with reusable buffers.
 pub(super) fn clipped_gaps_into(
     mu: &[f64],
     consider_endpoints: bool,

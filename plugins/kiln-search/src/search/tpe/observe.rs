@@ -139,7 +139,7 @@ impl Observations {
         obs
     }
 
-    /// [`Observations::collect`] into `self`, reusing its buffers.
+    /// `Observations::collect` (the tests' entry point) into `self`, reusing its buffers.
     pub fn refill(
         &mut self,
         memo: &mut TrialMemo,

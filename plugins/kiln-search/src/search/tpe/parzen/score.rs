@@ -37,10 +37,10 @@ impl Mixture {
     /// candidates), then `max + ln Σ e^{term - max}` per candidate. Rounding moves the
     /// result by about 1e-6 per unit of log-density, which cannot change which of two
     /// candidates scores higher except in a near tie. The operations are those of
-    /// [`Mixture::log_pdf_continuous`], one candidate at a time, in the same order, sums
-    /// included, except that kernels more than [`CUTOFF`] below the largest term of every
-    /// candidate of the block are left out of the sums: the same result to single
-    /// precision (tested).
+    /// `Mixture::log_pdf_continuous` (the tests' reference, one candidate at a time) in
+    /// the same order, sums included, except that a kernel more than [`CUTOFF`] below the
+    /// largest term of each of eight candidates is left out of their sums: the same result
+    /// to single precision (tested).
     // Indexed loops over the block: the same index into several arrays, which the
     // compiler turns into vector instructions.
     #[allow(clippy::needless_range_loop)]
