@@ -1,11 +1,13 @@
 //! Numerical kernels of the Parzen estimators: exp and ln, the complementary error
 //! function, log-masses of Gaussian intervals, truncated-normal draws, sums of exponentials.
 //!
-//! `exp` and `ln` are written out (range reduction + series) rather than taken from libm
-//! for two reasons: they are branch-light, so the loops over a thousand observations
-//! vectorise or at least pipeline, and they are plain IEEE arithmetic, so suggestions are
-//! bit-identical on every platform. Accuracy (~1e-14 relative) is far beyond what an argmax over 24 candidates
-//! needs.
+//! `exp`, `ln` and the normal draws' `cos` are written out (range reduction + series)
+//! rather than taken from libm for two reasons: they are branch-light, so the loops over a
+//! thousand observations vectorise or at least pipeline, and they are plain IEEE
+//! arithmetic, so suggestions are bit-identical on every platform. Accuracy (~1e-14
+//! relative) is far beyond what an argmax over 24 candidates needs. Where a single value
+//! is waited on (a normal draw, a normaliser the memo missed) the series are summed by
+//! Estrin's scheme, for a shorter dependency chain.
 
 use kiln_core::Rng;
 
