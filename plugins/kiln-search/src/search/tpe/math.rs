@@ -15,9 +15,27 @@ use kiln_core::Rng;
 pub(super) const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 
-/// `e^x`, relative error ~1e-14; 0 below -708 (instead of a subnormal).
+/// `1/k!` for `k = 0..11`: the Taylor series of `e^r`, whose remainder is below 1e-14 on
+/// `|r| <= ln(2)/2`.
+const INV_FACT: [f64; 12] = [
+    1.0,
+    1.0,
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40_320.0,
+    1.0 / 362_880.0,
+    1.0 / 3_628_800.0,
+    1.0 / 39_916_800.0,
+];
+
+/// The range reduction of [`exp`]: `x = n ln 2 + r` with `|r| <= ln(2)/2`, returned as `r`
+/// and the shifted float whose low mantissa bits hold `n` (see [`exp_scale`]).
 #[inline(always)]
-pub(super) fn exp(x: f64) -> f64 {
+fn exp_reduce(x: f64) -> (f64, f64) {
     const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     // 1.5 * 2^52: adding and subtracting it rounds to the nearest integer.
@@ -25,31 +43,29 @@ pub(super) fn exp(x: f64) -> f64 {
     let xc = x.clamp(-708.0, 709.0);
     let shifted = xc * std::f64::consts::LOG2_E + SHIFT;
     let n = shifted - SHIFT;
-    let r = xc - n * LN2_HI - n * LN2_LO; // |r| <= ln(2)/2
-    // Taylor series of e^r to degree 11 (Horner): the remainder is below 1e-14 on
-    // |r| <= 0.35. A fixed-length loop over constants, unrolled by the compiler.
-    const INV_FACT: [f64; 12] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-        1.0 / 40_320.0,
-        1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        1.0 / 39_916_800.0,
-    ];
-    let mut p = INV_FACT[11];
-    for c in INV_FACT[..11].iter().rev() {
-        p = p * r + c;
-    }
+    (xc - n * LN2_HI - n * LN2_LO, shifted)
+}
+
+/// `e^r · 2^n` from the series value `p` of `e^r` and [`exp_reduce`]'s shifted float; 0
+/// below -708 (instead of a subnormal).
+#[inline(always)]
+fn exp_scale(x: f64, p: f64, shifted: f64) -> f64 {
     // `shifted`'s low mantissa bits hold n (plus 2^51, which the shift pushes out): 2^n
     // without a float-to-integer conversion, so that loops of exp vectorise.
     let scale = f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52);
     if x < -708.0 { 0.0 } else { p * scale }
+}
+
+/// `e^x`, relative error ~1e-14; 0 below -708 (instead of a subnormal).
+#[inline(always)]
+pub(super) fn exp(x: f64) -> f64 {
+    let (r, shifted) = exp_reduce(x);
+    // Horner: a fixed-length loop over constants, unrolled by the compiler.
+    let mut p = INV_FACT[11];
+    for c in INV_FACT[..11].iter().rev() {
+        p = p * r + c;
+    }
+    exp_scale(x, p, shifted)
 }
 
 /// `ln x` for `x > 0`, relative error ~1e-15: the exponent, plus `2 atanh((m-1)/(m+1))` of
@@ -64,36 +80,68 @@ pub(super) fn ln(x: f64) -> f64 {
     ln_normal(x)
 }
 
-/// [`ln`] for `x` known to be positive, finite and normal: no branch, so that loops of it
-/// vectorise. Other inputs give meaningless results.
+/// `1/(2k+1)` for `k = 0..9`: `ln m = 2 (f + f³/3 + ... + f¹⁹/19)` with
+/// `f = (m-1)/(m+1)`; `|f| <= 0.1716`, so the next term is below 1e-16.
+const INV_ODD: [f64; 10] = [
+    1.0,
+    1.0 / 3.0,
+    1.0 / 5.0,
+    1.0 / 7.0,
+    1.0 / 9.0,
+    1.0 / 11.0,
+    1.0 / 13.0,
+    1.0 / 15.0,
+    1.0 / 17.0,
+    1.0 / 19.0,
+];
+
+/// The range reduction of [`ln_normal`]: `x = 2^e m` with `m` in `[√½, √2]`, returned as
+/// `e` and `f = (m-1)/(m+1)`.
 #[inline(always)]
-pub(super) fn ln_normal(x: f64) -> f64 {
+fn ln_reduce(x: f64) -> (f64, f64) {
     let bits = x.to_bits();
     let e = ((bits >> 52) & 0x7ff) as i64 - 1023;
     let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
     let high = m > std::f64::consts::SQRT_2;
     let m = if high { m * 0.5 } else { m };
     let e = (e + i64::from(high)) as f64;
-    let f = (m - 1.0) / (m + 1.0);
+    (e, (m - 1.0) / (m + 1.0))
+}
+
+/// [`ln`] for `x` known to be positive, finite and normal: no branch, so that loops of it
+/// vectorise. Other inputs give meaningless results.
+#[inline(always)]
+pub(super) fn ln_normal(x: f64) -> f64 {
+    let (e, f) = ln_reduce(x);
     let f2 = f * f;
-    // 2 (f + f³/3 + ... + f¹⁹/19); |f| <= 0.1716 so the next term is below 1e-16.
-    const INV_ODD: [f64; 10] = [
-        1.0,
-        1.0 / 3.0,
-        1.0 / 5.0,
-        1.0 / 7.0,
-        1.0 / 9.0,
-        1.0 / 11.0,
-        1.0 / 13.0,
-        1.0 / 15.0,
-        1.0 / 17.0,
-        1.0 / 19.0,
-    ];
     let mut p = INV_ODD[9];
     for c in INV_ODD[..9].iter().rev() {
         p = p * f2 + c;
     }
     e * std::f64::consts::LN_2 + 2.0 * f * p
+}
+
+/// `Σ c[i] y^i` by Estrin's scheme (pairs of terms, then pairs of pairs): a third of
+/// Horner's dependency chain, for values that something waits on. Rounds differently
+/// from Horner in the last place.
+#[inline(always)]
+fn estrin10(c: &[f64; 10], y: f64) -> f64 {
+    let (y2, y4) = (y * y, y * y * (y * y));
+    let pair = |i: usize| c[i] + y * c[i + 1];
+    let q0 = pair(0) + y2 * pair(2);
+    let q1 = pair(4) + y2 * pair(6);
+    q0 + y4 * (q1 + y4 * pair(8))
+}
+
+/// [`estrin10`] for twelve coefficients.
+#[inline(always)]
+fn estrin12(c: &[f64; 12], y: f64) -> f64 {
+    let (y2, y4) = (y * y, y * y * (y * y));
+    let pair = |i: usize| c[i] + y * c[i + 1];
+    let q0 = pair(0) + y2 * pair(2);
+    let q1 = pair(4) + y2 * pair(6);
+    let q2 = pair(8) + y2 * pair(10);
+    q0 + y4 * (q1 + y4 * q2)
 }
 
 /// Coefficients of Numerical Recipes' `erfcc` Chebyshev fit (fractional error of erfc
@@ -169,48 +217,15 @@ pub(super) fn ln_unit_mass(mu: f64, inv_sigma: f64) -> f64 {
 #[inline(always)]
 fn erfc_pos_short_chain(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.5 * x);
-    let c = &ERFC_FIT;
-    let (t2, t4) = (t * t, t * t * (t * t));
-    let pair = |i: usize| c[i] + t * c[i + 1];
-    let q0 = pair(0) + t2 * pair(2);
-    let q1 = pair(4) + t2 * pair(6);
-    let poly = q0 + t4 * (q1 + t4 * pair(8));
+    let poly = estrin10(&ERFC_FIT, t);
     t * exp_short_chain(poly - x * x)
 }
 
-/// [`exp`] for `x` in `[-708, 0]` with its series summed by Estrin's scheme.
+/// [`exp`] with its series summed by Estrin's scheme.
 #[inline(always)]
 fn exp_short_chain(x: f64) -> f64 {
-    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    const SHIFT: f64 = 6_755_399_441_055_744.0;
-    let xc = x.clamp(-708.0, 709.0);
-    let shifted = xc * std::f64::consts::LOG2_E + SHIFT;
-    let n = shifted - SHIFT;
-    let r = xc - n * LN2_HI - n * LN2_LO;
-    // 1/k! for k = 0..11.
-    const C: [f64; 12] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-        1.0 / 40_320.0,
-        1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        1.0 / 39_916_800.0,
-    ];
-    let (r2, r4) = (r * r, r * r * (r * r));
-    let pair = |i: usize| C[i] + r * C[i + 1];
-    let q0 = pair(0) + r2 * pair(2);
-    let q1 = pair(4) + r2 * pair(6);
-    let q2 = pair(8) + r2 * pair(10);
-    let p = q0 + r4 * (q1 + r4 * q2);
-    let scale = f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52);
-    if x < -708.0 { 0.0 } else { p * scale }
+    let (r, shifted) = exp_reduce(x);
+    exp_scale(x, estrin12(&INV_FACT, r), shifted)
 }
 
 /// `ln(Φ(b) - Φ(a))` for the standard normal, `a < b`.
@@ -275,31 +290,11 @@ pub(super) fn normal(rng: &mut Rng) -> f64 {
     (-2.0 * ln_short_chain(u1)).sqrt() * cos_2pi(u2)
 }
 
-/// [`ln_normal`] with its series summed by Estrin's scheme (pairs of terms, then pairs of
-/// pairs) instead of Horner's: the same accuracy, a third of the dependency chain, which
-/// is what a normal draw waits on. Rounds differently in the last place.
+/// [`ln_normal`] with its series summed by Estrin's scheme: a normal draw waits on it.
 #[inline(always)]
 fn ln_short_chain(x: f64) -> f64 {
-    let bits = x.to_bits();
-    let e = ((bits >> 52) & 0x7ff) as i64 - 1023;
-    let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-    let high = m > std::f64::consts::SQRT_2;
-    let m = if high { m * 0.5 } else { m };
-    let e = (e + i64::from(high)) as f64;
-    let f = (m - 1.0) / (m + 1.0);
-    let y = f * f;
-    let y2 = y * y;
-    let y4 = y2 * y2;
-    // 1 + y/3 + y²/5 + ... + y⁹/19 (see `ln_normal`).
-    let p01 = 1.0 + y * (1.0 / 3.0);
-    let p23 = 1.0 / 5.0 + y * (1.0 / 7.0);
-    let p45 = 1.0 / 9.0 + y * (1.0 / 11.0);
-    let p67 = 1.0 / 13.0 + y * (1.0 / 15.0);
-    let p89 = 1.0 / 17.0 + y * (1.0 / 19.0);
-    let q0 = p01 + y2 * p23;
-    let q1 = p45 + y2 * p67;
-    let p = q0 + y4 * (q1 + y4 * p89);
-    e * std::f64::consts::LN_2 + 2.0 * f * p
+    let (e, f) = ln_reduce(x);
+    e * std::f64::consts::LN_2 + 2.0 * f * estrin10(&INV_ODD, f * f)
 }
 
 /// `cos(2π u)` for `u` in `[0, 1)`, to a few 1e-16: folded by symmetry onto `x = 2π w`
@@ -329,13 +324,7 @@ pub(super) fn cos_2pi(u: f64) -> f64 {
         1.0 / 2_432_902_008_176_640_000.0,
         -1.0 / 1_124_000_727_777_607_680_000.0,
     ];
-    // Estrin's scheme: pairs, then pairs of pairs (a short dependency chain).
-    let x4 = x2 * x2;
-    let x8 = x4 * x4;
-    let pair = |i: usize| COEFFS[i] + x2 * COEFFS[i + 1];
-    let (p0, p1, p2, p3, p4, p5) = (pair(0), pair(2), pair(4), pair(6), pair(8), pair(10));
-    let (q0, q1, q2) = (p0 + x4 * p1, p2 + x4 * p3, p4 + x4 * p5);
-    sign * (q0 + x8 * (q1 + x8 * q2))
+    sign * estrin12(&COEFFS, x2)
 }
 
 /// The largest value (`-inf` for none), with four independent running maxima so that there
