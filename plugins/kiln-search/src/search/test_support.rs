@@ -1,5 +1,6 @@
 //! Running a strategy on a test function, for the strategies' tests.
 
+use kiln_core::testing::{context, registry_of, spec};
 use kiln_core::{Direction, FrozenTrial, SearchSpace, SearchStrategy, StudyView, TrialState};
 
 /// Runs `n` sequential trials of `f` (one value per objective) on a space of floats named
@@ -36,4 +37,18 @@ pub(crate) fn best_value(trials: &[FrozenTrial]) -> f64 {
         .iter()
         .filter_map(FrozenTrial::value)
         .fold(f64::INFINITY, f64::min)
+}
+
+/// Asserts that building each strategy of `cases` (plugin parameters, key) fails with an
+/// error naming the key.
+pub(crate) fn assert_config_errors_name_the_key(cases: &[(serde_json::Value, &str)]) {
+    let registry = registry_of(crate::register);
+    for (params, key) in cases {
+        let err = registry
+            .build_search(&spec(params.clone()), &context(0).with_key("stage.search"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(key), "{key}: {err}");
+    }
 }

@@ -3,9 +3,9 @@
 
 use super::{GpConfig, GpSearch};
 use crate::search::RandomSearch;
-use crate::search::test_support::{best_value, run_trials};
+use crate::search::test_support::{assert_config_errors_name_the_key, best_value, run_trials};
 use kiln_core::bench::{box_space, branin};
-use kiln_core::testing::{check_search_strategy, context, registry_of, spec};
+use kiln_core::testing::check_search_strategy;
 use kiln_core::{Direction, FrozenTrial, SearchSpace, SearchStrategy, StudyView, TrialState};
 use serde_json::json;
 
@@ -25,22 +25,14 @@ fn conforms() {
 
 #[test]
 fn bad_config_names_the_key() {
-    let registry = registry_of(crate::register);
-    for (params, field) in [
+    assert_config_errors_name_the_key(&[
         (json!({"kind": "gp", "n_candidates": 3}), "n_candidates"),
         (
             json!({"kind": "gp", "max_observations": 1}),
             "max_observations",
         ),
         (json!({"kind": "gp", "kernel": "rbf"}), "kernel"),
-    ] {
-        let err = registry
-            .build_search(&spec(params), &context(0).with_key("stage.search"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.contains(field), "{field}: {err}");
-    }
+    ]);
 }
 
 /// The best value of `n` sequential trials minimising `f`.
