@@ -87,24 +87,15 @@ impl NumericDim {
         let kernels = self.mu.iter().zip(&self.sigma);
         let out = self.inv_sigma.iter_mut().zip(self.log_norm.iter_mut());
         for (k, ((&m, &s), (inv_out, ln_out))) in kernels.zip(out).enumerate() {
-            let at_floor = s == floor;
-            let inv = if at_floor { norms.inv_floor } else { 1.0 / s };
-            *inv_out = inv;
-            let far = norms.far(m, inv);
-            *ln_out = if at_floor && far {
-                norms.common
-            } else {
+            (*inv_out, *ln_out) = norms.of(m, s, |inv, far| {
                 let reused = prev.and_then(|(pm, ps, pl)| {
                     let same = pm.get(k)?.to_bits() == m.to_bits()
                         && ps.get(k)?.to_bits() == s.to_bits()
                         && !(far && s == prev_floor);
                     same.then(|| pl[k])
                 });
-                match reused {
-                    Some(ln) => ln,
-                    None => scratch.norms.get(m, inv, discrete),
-                }
-            };
+                reused.unwrap_or_else(|| scratch.norms.get(m, inv, discrete))
+            });
         }
     }
 
@@ -167,15 +158,17 @@ impl NumericDim {
         );
         self.inv_sigma.resize(n, 0.0);
         self.log_norm.resize(n, 0.0);
-        let norms = Normalisers::new(floor, self.discrete);
+        let discrete = self.discrete;
+        let norms = Normalisers::new(floor, discrete);
+        let memo = &mut scratch.norms;
         for &k in touched.iter() {
-            let k = k as usize;
+            let (k, m) = (k as usize, self.mu[k as usize]);
             (self.inv_sigma[k], self.log_norm[k]) =
-                norms.of(self.mu[k], self.sigma[k], &mut scratch.norms);
+                norms.of(m, self.sigma[k], |inv, _| memo.get(m, inv, discrete));
         }
         self.mu.push(0.5);
         self.sigma.push(1.0);
-        let (inv, ln) = norms.of(0.5, 1.0, &mut scratch.norms);
+        let (inv, ln) = norms.of(0.5, 1.0, |inv, _| memo.get(0.5, inv, discrete));
         self.inv_sigma.push(inv);
         self.log_norm.push(ln);
     }
@@ -192,7 +185,6 @@ struct Normalisers {
     inv_floor: f64,
     /// The normaliser of a kernel at the floor width far from both bounds.
     common: f64,
-    discrete: bool,
 }
 
 impl Normalisers {
@@ -204,7 +196,6 @@ impl Normalisers {
             floor,
             inv_floor,
             common: if discrete { 0.0 } else { ln_floor_term },
-            discrete,
         }
     }
 
@@ -216,17 +207,17 @@ impl Normalisers {
     }
 
     /// `(1/σ, normaliser)`: the common one for kernels at the floor width beyond 6 √2
-    /// widths from both bounds (they lose under 3e-17 to them), the remembered or full
-    /// computation for the others.
+    /// widths from both bounds (they lose under 3e-17 to them); for the others, what
+    /// `other(1/σ, far from both bounds)` finds (remembered, or the full computation).
     #[inline]
-    fn of(&self, m: f64, s: f64, memo: &mut NormMemo) -> (f64, f64) {
+    fn of(&self, m: f64, s: f64, other: impl FnOnce(f64, bool) -> f64) -> (f64, f64) {
         let at_floor = s == self.floor;
         let inv = if at_floor { self.inv_floor } else { 1.0 / s };
-        let plain = at_floor && self.far(m, inv);
-        let ln = if plain {
+        let far = self.far(m, inv);
+        let ln = if at_floor && far {
             self.common
         } else {
-            memo.get(m, inv, self.discrete)
+            other(inv, far)
         };
         (inv, ln)
     }
