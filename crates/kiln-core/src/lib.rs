@@ -56,7 +56,7 @@ pub use model::{
 pub use prune::{PruneDecision, Pruner};
 pub use registry::{BuildContext, PluginSpec, Registrar, Registry};
 pub use rng::Rng;
-pub use schedule::{ScheduleContext, Scheduler};
+pub use schedule::{EpochMetrics, ScheduleContext, Scheduler};
 pub use search::{SearchStrategy, Suggestion};
 pub use space::{Condition, Distribution, ParamSpec, ParamValue, Params, SearchSpace};
 pub use stage::{Stage, StageContext};

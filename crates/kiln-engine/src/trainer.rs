@@ -195,7 +195,13 @@ pub fn train(
             seen += s.count;
         }
         let (val_loss, val_accuracy) = evaluate(model, req.valid, t.eval_batch_size)?;
-        scheduler.end_epoch(epoch, val_loss);
+        scheduler.end_epoch(
+            epoch,
+            &kiln_core::EpochMetrics {
+                val_loss,
+                val_accuracy,
+            },
+        );
         let report = EpochReport {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,

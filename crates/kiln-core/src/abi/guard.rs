@@ -133,9 +133,9 @@ impl Scheduler for Guarded<dyn Scheduler> {
         let inner = &mut self.inner;
         quiet(|| inner.step(), f64::NAN)
     }
-    fn end_epoch(&mut self, epoch: usize, valid_loss: f64) {
+    fn end_epoch(&mut self, epoch: usize, metrics: &crate::EpochMetrics) {
         let inner = &mut self.inner;
-        quiet(|| inner.end_epoch(epoch, valid_loss), ());
+        quiet(|| inner.end_epoch(epoch, metrics), ());
     }
     fn state(&self) -> serde_json::Value {
         quiet(|| self.inner.state(), serde_json::Value::Null)

@@ -12,6 +12,13 @@ use std::path::Path;
 pub trait Classifier: Module + 'static {
     /// Logits `[batch, classes]` from images `[batch, channels, height, width]`.
     fn forward(&self, images: Tensor<4>) -> Tensor<2>;
+
+    /// Logits and each hidden layer's pre-activations, for network-health probes. The
+    /// default shows no layer; a model that overrides it must return the same logits as
+    /// [`Classifier::forward`].
+    fn forward_probed(&self, images: Tensor<4>) -> (Tensor<2>, Vec<super::LayerProbe>) {
+        (self.forward(images), Vec::new())
+    }
 }
 
 /// The generic adapter: a Burn classifier, its optimiser state and its device, exposed as

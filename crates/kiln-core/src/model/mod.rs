@@ -6,7 +6,9 @@
 mod adapter;
 mod base;
 mod optimizer;
+mod probe;
 
 pub use adapter::{Classifier, ClassifierAdapter};
 pub use base::{EvalStats, ModelFactory, ModelSpec, StepStats, TrainableModel};
 pub use optimizer::{OptimizerConfig, OptimizerKind};
+pub use probe::{Histogram, LayerHealth, LayerProbe, UpdateRatio};

@@ -1,4 +1,4 @@
 //! Learning-rate schedulers.
 mod base;
 
-pub use base::{ScheduleContext, Scheduler};
+pub use base::{EpochMetrics, ScheduleContext, Scheduler};

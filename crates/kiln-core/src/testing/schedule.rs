@@ -1,4 +1,13 @@
-use crate::{ScheduleContext, Scheduler};
+use crate::{EpochMetrics, ScheduleContext, Scheduler};
+
+/// Validation metrics that improve, then stall (so plateau schedules act).
+fn metrics(epoch: usize) -> EpochMetrics {
+    let e = epoch.min(2) as f64;
+    EpochMetrics {
+        val_loss: 1.0 / (e + 1.0),
+        val_accuracy: 0.5 + 0.1 * e,
+    }
+}
 
 /// The [`Scheduler`] contract: finite positive rates, determinism, exact continuation after
 /// `state`/`load_state`. `make()` builds the scheduler.
@@ -20,7 +29,7 @@ pub fn check_scheduler(make: impl Fn() -> Box<dyn Scheduler>) {
             );
             seq.push(lr);
         }
-        a.end_epoch(epoch, 1.0 / (epoch + 1) as f64);
+        a.end_epoch(epoch, &metrics(epoch));
     }
     let mut b = make();
     b.start(&ctx).expect("start");
@@ -40,7 +49,7 @@ pub fn check_scheduler(make: impl Fn() -> Box<dyn Scheduler>) {
         );
         if (i + 1) % ctx.steps_per_epoch == 0 {
             let epoch = i / ctx.steps_per_epoch;
-            s.end_epoch(epoch, 1.0 / (epoch + 1) as f64);
+            s.end_epoch(epoch, &metrics(epoch));
         }
     }
 }
