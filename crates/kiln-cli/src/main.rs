@@ -7,6 +7,7 @@ use kiln_ensemble as _;
 use kiln_models as _;
 use kiln_schedulers as _;
 use kiln_search as _;
+use kiln_stages as _;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

@@ -43,6 +43,7 @@ pub mod space;
 pub mod stage;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod train;
 mod trial;
 
 pub use augment::Augmenter;
@@ -50,8 +51,8 @@ pub use data::{DataSpec, DatasetSource, ImageSet, ImageShape, Splits};
 pub use ensemble::{Ensembler, Predictions};
 pub use error::{Error, Family, Result};
 pub use model::{
-    Classifier, ClassifierAdapter, EvalStats, ModelFactory, ModelSpec, OptimizerConfig,
-    OptimizerKind, StepStats, TrainableModel,
+    Classifier, ClassifierAdapter, EvalStats, Histogram, LayerHealth, LayerProbe, ModelFactory,
+    ModelSpec, OptimizerConfig, OptimizerKind, StepStats, TrainableModel, UpdateRatio,
 };
 pub use prune::{PruneDecision, Pruner};
 pub use registry::{BuildContext, PluginSpec, Registrar, Registry};
@@ -59,7 +60,8 @@ pub use rng::Rng;
 pub use schedule::{EpochMetrics, ScheduleContext, Scheduler};
 pub use search::{SearchStrategy, Suggestion};
 pub use space::{Condition, Distribution, ParamSpec, ParamValue, Params, SearchSpace};
-pub use stage::{Stage, StageContext};
+pub use stage::{LrSuggestion, ModelRef, Stage, StageContext, StageInput, StageOutput};
+pub use train::{Objective, Recipe, TrainerConfig};
 pub use trial::{Direction, FrozenTrial, StudyView, TrialState, dominates};
 
 /// Re-exported so that plugins use the exact Burn version kiln was built with.

@@ -4,7 +4,10 @@
 //!   line and key.
 //! - [`run`]: a run directory (`kiln.db`, `checkpoints/`, `summary.json`) and its stages in
 //!   order, each skipped if it already finished there.
-//! - [`tune`]: the study executor (a crossbeam worker pool, one trial per slot).
+//! - [`context`]: what a run shares with its stages; the [`kiln_core::StageContext`] the
+//!   stage plugins see.
+//! - [`tune`]: the study executor (a crossbeam worker pool, one trial per slot), the one
+//!   stage the engine runs itself.
 //! - [`trainer`]: the training loop on Burn's autodiff device.
 //! - [`storage`]: the study database in Optuna's RDB schema.
 //! - [`show`]: what `kiln show` prints.
@@ -12,13 +15,13 @@
 
 pub mod bench;
 pub mod config;
+pub mod context;
 pub mod device;
 mod error;
 pub mod progress;
 pub mod report;
 pub mod run;
 pub mod show;
-pub mod stages;
 pub mod storage;
 pub mod trainer;
 pub mod tune;

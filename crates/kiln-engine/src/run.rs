@@ -1,97 +1,22 @@
 //! A pipeline run: its directory, its database, its stages in order.
+//!
+//! A stage already finished in this run directory is kept (not run again) when its
+//! configuration hash — its own table and everything before it — is unchanged; otherwise
+//! it runs again. Tune stages always re-enter their study, which is resumable by itself.
 
-use crate::config::{Pipeline, Recipe, StageSpec};
+use crate::config::{Pipeline, PipelineStage};
+use crate::context::{RunContext, StageView, write_json_atomic};
 use crate::error::{EngineError, Result};
 use crate::progress::Progress;
 use crate::storage::Storage;
-use crate::{stages, tune};
-use burn::prelude::Device;
-use kiln_core::{Augmenter, BuildContext, Registry, Rng, Splits, TrainableModel};
-
+use kiln_core::{BuildContext, Registry, StageOutput};
 use std::path::{Path, PathBuf};
 
-/// Everything stages share during a run.
-pub struct RunContext {
-    /// The validated pipeline.
-    pub pipeline: Pipeline,
-    /// Plugins.
-    pub registry: Registry,
-    /// The loaded data.
-    pub splits: Splits,
-    /// The study database.
-    pub storage: Storage,
-    /// The run directory.
-    pub run_dir: PathBuf,
-    /// The (non-autodiff) device.
-    pub device: Device,
-    /// Augmenters for training batches.
-    pub augmenters: Vec<Box<dyn Augmenter>>,
-    /// Outputs of finished stages.
-    pub outputs: serde_json::Map<String, serde_json::Value>,
-    /// Progress printer.
-    pub progress: Progress,
-}
+pub use crate::context::study_name;
 
 /// The database file of a run directory.
 pub fn db_path(run_dir: &Path) -> PathBuf {
     run_dir.join("kiln.db")
-}
-
-/// The study name of a tune stage.
-pub fn study_name(pipeline: &str, stage: &str) -> String {
-    format!("{pipeline}.{stage}")
-}
-
-impl RunContext {
-    /// A seed derived from the pipeline's for `(stage index, item)`.
-    pub fn seed(&self, parts: &[u64]) -> u64 {
-        Rng::derive(self.pipeline.seed, parts).next_u64()
-    }
-
-    /// A build context for plugin `key` with `seed`.
-    pub fn build_ctx(&self, key: &str, seed: u64) -> BuildContext {
-        BuildContext {
-            seed,
-            base_dir: self.pipeline.base_dir.clone(),
-            key: key.to_string(),
-        }
-    }
-
-    /// A fresh model for `recipe`, initialised from `seed`.
-    pub fn build_model(
-        &self,
-        recipe: &Recipe,
-        seed: u64,
-    ) -> kiln_core::Result<Box<dyn TrainableModel>> {
-        let factory = self
-            .registry
-            .build_model(&recipe.model, &self.build_ctx("model", seed))?;
-        let device = self.device.clone().autodiff();
-        kiln_core::with_seed(&device, seed, || {
-            factory.build(&self.splits.spec, &recipe.optimizer, &device)
-        })
-    }
-
-    /// The model of `recipe` with the weights of `checkpoint`.
-    pub fn load_model(
-        &self,
-        recipe: &Recipe,
-        checkpoint: &Path,
-    ) -> kiln_core::Result<Box<dyn TrainableModel>> {
-        let mut model = self.build_model(recipe, 0)?;
-        model.load(checkpoint)?;
-        Ok(model)
-    }
-
-    /// The checkpoint folder, created on demand.
-    pub fn checkpoint_dir(&self) -> Result<PathBuf> {
-        let dir = self.run_dir.join("checkpoints");
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::File {
-            path: dir.clone(),
-            message: e.to_string(),
-        })?;
-        Ok(dir)
-    }
 }
 
 /// Options of a run.
@@ -103,19 +28,20 @@ pub struct RunOptions {
     pub quiet: bool,
 }
 
-/// Writes `value` to `path` atomically (a temporary file renamed into place).
-pub fn write_json_atomic(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let err = |e: std::io::Error| EngineError::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+fn run_stage(ctx: &RunContext, index: usize, stage: &PipelineStage) -> Result<StageOutput> {
+    if let Some(plan) = &stage.study {
+        return crate::tune::run(ctx, index, stage, plan);
+    }
+    let seed = ctx.seed(&[index as u64]);
+    let plugin = ctx
+        .registry
+        .build_stage(&stage.spec, &ctx.build_ctx(&stage.key, seed))?;
+    let view = StageView {
+        run: ctx,
+        stage,
+        seed,
     };
-    let tmp = path.with_extension("json.partial");
-    let text = serde_json::to_string_pretty(value).map_err(|e| EngineError::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    std::fs::write(&tmp, text).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    Ok(plugin.run(&view)?)
 }
 
 /// Runs `pipeline`: loads the data, runs each stage not yet finished in this run directory,
@@ -138,10 +64,11 @@ pub fn run(
         .build_dataset(&pipeline.dataset, &data_ctx)?
         .load()?;
     progress.line(&format!(
-        "data: {} train, {} valid, {} test images of {}×{}×{}, {} classes",
+        "data: {} train, {} valid, {} test, {} unlabelled images of {}×{}×{}, {} classes",
         splits.train.len(),
         splits.valid.len(),
         splits.test.as_ref().map_or(0, |t| t.len()),
+        splits.unlabelled.as_ref().map_or(0, |t| t.len()),
         splits.spec.shape.channels,
         splits.spec.shape.height,
         splits.spec.shape.width,
@@ -167,31 +94,62 @@ pub fn run(
         run_dir: options.run_dir.clone(),
         device,
         augmenters,
-        outputs: serde_json::Map::new(),
+        outputs: Vec::new(),
         progress,
     };
     let stages = ctx.pipeline.stages.clone();
     for (index, stage) in stages.iter().enumerate() {
-        let name = stage.name().to_string();
-        let done = ctx.storage.stage_output(&ctx.pipeline.name, &name)?;
-        let output = match (done, stage) {
-            (Some(out), s) if !matches!(s, StageSpec::Tune { .. }) => {
+        let name = &stage.name;
+        let done = ctx.storage.stage_output(&ctx.pipeline.name, name)?;
+        let kept = match done {
+            Some(stored)
+                if stage.study.is_none()
+                    && stored.config_hash.as_deref() == Some(stage.config_hash.as_str()) =>
+            {
+                match serde_json::from_value::<StageOutput>(stored.output) {
+                    Ok(out) => Some(out),
+                    Err(e) => {
+                        ctx.progress.line(&format!(
+                            "[{name}] recorded output is unreadable ({e}); running it again"
+                        ));
+                        None
+                    }
+                }
+            }
+            Some(_) if stage.study.is_none() => {
                 ctx.progress.line(&format!(
-                    "[{name}] already finished in this run directory; kept"
+                    "[{name}] configuration changed since it last finished; running it again"
+                ));
+                None
+            }
+            _ => None,
+        };
+        let output = match kept {
+            Some(out) => {
+                ctx.progress.line(&format!(
+                    "[{name}] already finished in this run directory with this configuration; kept"
                 ));
                 out
             }
-            (_, StageSpec::Tune { .. }) => tune::run(&ctx, index, stage)?,
-            _ => stages::run(&ctx, index, stage)?,
+            None => run_stage(&ctx, index, stage)?,
         };
+        let json = serde_json::to_value(&output).map_err(|e| EngineError::File {
+            path: db_path(&ctx.run_dir),
+            message: format!("stage `{name}` output: {e}"),
+        })?;
         ctx.storage
-            .set_stage_output(&ctx.pipeline.name, &name, &output)?;
-        ctx.outputs.insert(name, output);
+            .set_stage_output(&ctx.pipeline.name, name, &json, &stage.config_hash)?;
+        ctx.outputs.push((name.clone(), output));
     }
+    let stages_json: serde_json::Map<String, serde_json::Value> = ctx
+        .outputs
+        .iter()
+        .map(|(n, o)| (n.clone(), serde_json::to_value(o).unwrap_or_default()))
+        .collect();
     let summary = serde_json::json!({
         "pipeline": ctx.pipeline.name,
         "run_dir": ctx.run_dir,
-        "stages": ctx.outputs,
+        "stages": stages_json,
     });
     write_json_atomic(&ctx.run_dir.join("summary.json"), &summary)?;
     Ok(summary)

@@ -1,73 +1,24 @@
 //! The training loop: epochs over shuffled batches, augmentation, a scheduled learning
-//! rate, per-epoch validation, the best checkpoint kept.
+//! rate, per-epoch validation and probes, early stopping, and the checkpoints a run keeps.
+//!
+//! Every stage and every tune trial trains through [`train`], so they get the same numbers.
 
-use crate::config::{Objective, Recipe};
-use burn::Tensor;
-use burn::prelude::{Device, Int, TensorData};
-use kiln_core::{
-    Augmenter, Error, ImageSet, Predictions, Result, Rng, ScheduleContext, Scheduler,
-    TrainableModel,
+use crate::error::{EngineError, Result};
+use kiln_core::train::{
+    CheckpointPolicy, CheckpointRecord, Control, EarlyStopping, EpochHealth, EpochReport,
+    StopReason, TrainOutcome,
 };
-use serde::Serialize;
-use std::path::PathBuf;
+use kiln_core::{
+    Augmenter, Error, ImageSet, Predictions, Recipe, Rng, ScheduleContext, Scheduler,
+    TrainableModel, UpdateRatio,
+};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// One epoch's numbers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EpochReport {
-    /// 0-based epoch.
-    pub epoch: usize,
-    /// Mean training loss.
-    pub train_loss: f64,
-    /// Training accuracy (on augmented batches, in training mode).
-    pub train_accuracy: f64,
-    /// Validation loss.
-    pub val_loss: f64,
-    /// Validation accuracy.
-    pub val_accuracy: f64,
-    /// Learning rate of the epoch's last step.
-    pub lr: f64,
-    /// Wall time of the epoch, validation included.
-    pub seconds: f64,
-}
+/// Histogram bins of the pre-activation probes.
+const PROBE_BINS: usize = 30;
 
-impl EpochReport {
-    /// The objective's value this epoch.
-    pub fn value(&self, objective: Objective) -> f64 {
-        match objective {
-            Objective::ValAccuracy => self.val_accuracy,
-            Objective::ValLoss => self.val_loss,
-            // Not reported per epoch (the pipeline refuses them as the first objective).
-            Objective::NumParams | Objective::TrainSeconds => f64::NAN,
-        }
-    }
-}
-
-/// What the caller decides after each epoch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Control {
-    /// Go on.
-    Continue,
-    /// Stop here (pruned); the reason is kept.
-    Stop(String),
-}
-
-/// The result of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct TrainOutcome {
-    /// Every epoch run.
-    pub epochs: Vec<EpochReport>,
-    /// The epoch with the best objective.
-    pub best_epoch: usize,
-    /// The best objective value.
-    pub best_value: f64,
-    /// Why training stopped early, if it did.
-    pub stopped: Option<String>,
-    /// The model's size.
-    pub num_params: usize,
-}
-
-/// One training run's inputs.
+/// One training run's inputs, resolved.
 pub struct TrainRequest<'a> {
     /// Training images.
     pub train: &'a ImageSet,
@@ -81,27 +32,13 @@ pub struct TrainRequest<'a> {
     pub seed: u64,
     /// Augmenters for training batches.
     pub augmenters: &'a [Box<dyn Augmenter>],
-    /// Where to keep the best epoch's weights.
-    pub checkpoint: Option<PathBuf>,
-}
-
-/// Images at `indices` as tensors on `device`.
-pub fn batch(set: &ImageSet, indices: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
-    let s = set.shape;
-    let mut pixels = Vec::with_capacity(indices.len() * s.len());
-    let mut labels = Vec::with_capacity(indices.len());
-    for &i in indices {
-        pixels.extend_from_slice(set.image(i));
-        labels.push(i64::from(set.labels.get(i).copied().unwrap_or(0)));
-    }
-    let n = indices.len();
-    (
-        Tensor::from_data(
-            TensorData::new(pixels, [n, s.channels, s.height, s.width]),
-            device,
-        ),
-        Tensor::from_data(TensorData::new(labels, [n]), device),
-    )
+    /// Checkpoints to keep, in the folder given; paths in the outcome are relative to
+    /// `run_dir`.
+    pub checkpoints: Option<(PathBuf, CheckpointPolicy)>,
+    /// Paths in the outcome are relative to it.
+    pub run_dir: &'a Path,
+    /// Early stopping.
+    pub early_stopping: Option<EarlyStopping>,
 }
 
 /// Mean loss and accuracy of `model` on `set`.
@@ -109,12 +46,12 @@ pub fn evaluate(
     model: &dyn TrainableModel,
     set: &ImageSet,
     batch_size: usize,
-) -> Result<(f64, f64)> {
+) -> kiln_core::Result<(f64, f64)> {
     let device = model.device().clone().inner();
     let (mut loss, mut correct) = (0.0, 0usize);
     let all: Vec<usize> = (0..set.len()).collect();
     for chunk in all.chunks(batch_size.max(1)) {
-        let (x, y) = batch(set, chunk, &device);
+        let (x, y) = set.batch(chunk, &device);
         let s = model.eval_batch(x, y)?;
         loss += s.loss * s.count as f64;
         correct += s.correct;
@@ -129,12 +66,12 @@ pub fn predict(
     set: &ImageSet,
     batch_size: usize,
     classes: usize,
-) -> Result<Predictions> {
+) -> kiln_core::Result<Predictions> {
     let device = model.device().clone().inner();
     let mut probs = Vec::with_capacity(set.len() * classes);
     let all: Vec<usize> = (0..set.len()).collect();
     for chunk in all.chunks(batch_size.max(1)) {
-        let (x, _) = batch(set, chunk, &device);
+        let (x, _) = set.batch(chunk, &device);
         let p = model.predict_proba(x)?;
         let v: Vec<f32> = p
             .into_data()
@@ -146,13 +83,158 @@ pub fn predict(
     Predictions::new(classes, probs)
 }
 
-/// Trains `model` for `req.epochs`, calling `on_epoch` after each; keeps the best epoch's
-/// checkpoint. A non-finite training loss is an error ("diverged").
+/// ‖a − b‖ / ‖a‖ for every tensor present in both (matched by name).
+fn update_ratios(before: &[(String, Vec<f32>)], after: &[(String, Vec<f32>)]) -> Vec<UpdateRatio> {
+    after
+        .iter()
+        .filter_map(|(name, w)| {
+            let (_, old) = before.iter().find(|(n, _)| n == name)?;
+            let (mut dd, mut ww) = (0.0f64, 0.0f64);
+            for (a, b) in w.iter().zip(old) {
+                let d = f64::from(a - b);
+                dd += d * d;
+                ww += f64::from(*a) * f64::from(*a);
+            }
+            let norm = ww.sqrt();
+            Some(UpdateRatio {
+                param: name.clone(),
+                ratio: if norm > 0.0 { dd.sqrt() / norm } else { 0.0 },
+                weight_norm: norm,
+            })
+        })
+        .collect()
+}
+
+/// The checkpoints a run keeps, by the policy.
+struct Keeper<'a> {
+    dir: PathBuf,
+    policy: CheckpointPolicy,
+    run_dir: &'a Path,
+    best: Vec<CheckpointRecord>,
+    periodic: Vec<CheckpointRecord>,
+}
+
+impl Keeper<'_> {
+    fn file(&self, epoch: usize) -> PathBuf {
+        if self.policy.keep_best <= 1 && self.policy.every.is_none() {
+            self.dir.join(format!("{}.safetensors", self.policy.label))
+        } else {
+            self.dir.join(format!(
+                "{}-epoch-{:03}.safetensors",
+                self.policy.label,
+                epoch + 1
+            ))
+        }
+    }
+
+    fn save(
+        &self,
+        model: &dyn TrainableModel,
+        scheduler: &dyn Scheduler,
+        r: &EpochReport,
+        value: f64,
+        periodic: bool,
+    ) -> Result<CheckpointRecord> {
+        let path = self.file(r.epoch);
+        model.save(&path)?;
+        // The scheduler's state and the numbers beside the weights, so a run can continue
+        // on the same schedule and a reader sees what the checkpoint was worth.
+        let state = serde_json::json!({
+            "epoch": r.epoch,
+            "value": value,
+            "val_accuracy": r.val_accuracy,
+            "val_loss": r.val_loss,
+            "lr": r.lr,
+            "scheduler_state": scheduler.state(),
+        });
+        crate::context::write_json_atomic(&path.with_extension("state.json"), &state)?;
+        Ok(CheckpointRecord {
+            epoch: r.epoch,
+            path: path
+                .strip_prefix(self.run_dir)
+                .unwrap_or(&path)
+                .to_path_buf(),
+            value,
+            val_accuracy: r.val_accuracy,
+            val_loss: r.val_loss,
+            periodic,
+        })
+    }
+
+    fn remove(&self, record: &CheckpointRecord) {
+        if self.periodic.iter().any(|p| p.path == record.path)
+            || self.best.iter().any(|b| b.path == record.path)
+        {
+            return;
+        }
+        let path = self.run_dir.join(&record.path);
+        // A stale file is harmless: nothing refers to it once it left the records.
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(path.with_extension("state.json"));
+    }
+
+    /// Keeps epoch `r` if it is among the best so far or periodic.
+    fn offer(
+        &mut self,
+        model: &dyn TrainableModel,
+        scheduler: &dyn Scheduler,
+        r: &EpochReport,
+        value: f64,
+        direction: kiln_core::Direction,
+    ) -> Result<()> {
+        let k = self.policy.keep_best.max(1);
+        let rank = self
+            .best
+            .iter()
+            .position(|b| direction.better(value, b.value))
+            .unwrap_or(self.best.len());
+        let among_best = value.is_finite() && rank < k;
+        let periodic = self
+            .policy
+            .every
+            .is_some_and(|n| n > 0 && (r.epoch + 1) % n == 0);
+        if !among_best && !periodic {
+            return Ok(());
+        }
+        let record = self.save(model, scheduler, r, value, false)?;
+        if periodic {
+            self.periodic.push(CheckpointRecord {
+                periodic: true,
+                ..record.clone()
+            });
+        }
+        if among_best {
+            if k == 1 && self.policy.every.is_none() {
+                self.best.clear();
+            }
+            self.best.insert(rank, record);
+            while self.best.len() > k {
+                if let Some(evicted) = self.best.pop() {
+                    self.remove(&evicted);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn records(self) -> Vec<CheckpointRecord> {
+        let mut out = self.best;
+        for p in self.periodic {
+            if !out.iter().any(|b| b.path == p.path) {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
+
+/// Trains `model` for `req.epochs`, calling `on_epoch` after each. A non-finite training
+/// loss stops the run as diverged (the epochs before it stand).
 pub fn train(
     model: &mut dyn TrainableModel,
     scheduler: &mut dyn Scheduler,
     req: &TrainRequest<'_>,
-    on_epoch: &mut dyn FnMut(&EpochReport) -> Result<Control>,
+    on_epoch: &mut dyn FnMut(&EpochReport) -> kiln_core::Result<Control>,
 ) -> Result<TrainOutcome> {
     let t = &req.recipe.trainer;
     let n = req.train.len();
@@ -164,31 +246,58 @@ pub fn train(
     })?;
     let device = model.device().clone();
     let direction = t.objective.direction();
+    let mut keeper = req.checkpoints.as_ref().map(|(dir, policy)| Keeper {
+        dir: dir.clone(),
+        policy: policy.clone(),
+        run_dir: req.run_dir,
+        best: Vec::new(),
+        periodic: Vec::new(),
+    });
+    let probe_batch = t.probes.then(|| {
+        let k = t.probe_samples.min(req.valid.len());
+        let idx: Vec<usize> = (0..k).collect();
+        req.valid.batch(&idx, &device.clone().inner()).0
+    });
     let mut out = TrainOutcome {
         epochs: Vec::new(),
         best_epoch: 0,
         best_value: f64::NAN,
         stopped: None,
         num_params: model.num_params(),
+        checkpoints: Vec::new(),
     };
-    for epoch in 0..req.epochs {
+    let mut since_improvement = 0usize;
+    let mut early_best = f64::NAN;
+    'epochs: for epoch in 0..req.epochs {
         let started = Instant::now();
         let mut order: Vec<usize> = (0..n).collect();
         Rng::derive(req.seed, &[0x5EED, epoch as u64]).shuffle(&mut order);
         let (mut loss_sum, mut correct, mut seen, mut lr) = (0.0, 0usize, 0usize, 0.0);
+        let mut updates = Vec::new();
         for (b, chunk) in order.chunks(t.batch_size).enumerate() {
-            let (mut x, y) = batch(req.train, chunk, &device);
+            let (mut x, y) = req.train.batch(chunk, &device);
             let mut rng = Rng::derive(req.seed, &[0xA06, epoch as u64, b as u64]);
             for aug in req.augmenters {
                 x = aug.augment(x, &mut rng)?;
             }
             lr = scheduler.step();
+            let last = b + 1 == steps_per_epoch;
+            let before = if last && t.probes {
+                model.weights()?
+            } else {
+                Vec::new()
+            };
             let s = model.train_step(x, y, lr)?;
             if !s.loss.is_finite() {
-                return Err(Error::Training(format!(
-                    "diverged: training loss is {} at epoch {epoch}, batch {b} (learning rate {lr:.3e})",
-                    s.loss
+                out.stopped = Some(StopReason::Diverged(format!(
+                    "diverged: training loss is {} at epoch {}, batch {b} (learning rate {lr:.3e})",
+                    s.loss,
+                    epoch + 1
                 )));
+                break 'epochs;
+            }
+            if last && t.probes {
+                updates = update_ratios(&before, &model.weights()?);
             }
             loss_sum += s.loss * s.count as f64;
             correct += s.correct;
@@ -202,28 +311,73 @@ pub fn train(
                 val_accuracy,
             },
         );
+        let train_accuracy = correct as f64 / seen.max(1) as f64;
+        let health = match &probe_batch {
+            Some(x) => Some(EpochHealth {
+                layers: model.probe(x.clone(), PROBE_BINS)?,
+                updates,
+                train_val_gap: train_accuracy - val_accuracy,
+            }),
+            None => None,
+        };
         let report = EpochReport {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
+            train_accuracy,
             val_loss,
             val_accuracy,
             lr,
             seconds: started.elapsed().as_secs_f64(),
+            health,
         };
         let value = report.value(t.objective);
-        if out.best_value.is_nan() || direction.better(value, out.best_value) {
+        if value.is_finite() && (out.best_value.is_nan() || direction.better(value, out.best_value))
+        {
             out.best_value = value;
             out.best_epoch = epoch;
-            if let Some(path) = &req.checkpoint {
-                model.save(path)?;
-            }
+        }
+        if let Some(k) = keeper.as_mut() {
+            k.offer(model, scheduler, &report, value, direction)?;
         }
         out.epochs.push(report.clone());
         if let Control::Stop(reason) = on_epoch(&report)? {
-            out.stopped = Some(reason);
+            out.stopped = Some(StopReason::Pruned(reason));
             break;
         }
+        if let Some(es) = req.early_stopping {
+            let improved = early_best.is_nan()
+                || match direction {
+                    kiln_core::Direction::Maximize => value > early_best + es.min_delta,
+                    kiln_core::Direction::Minimize => value < early_best - es.min_delta,
+                };
+            if improved {
+                early_best = value;
+                since_improvement = 0;
+            } else {
+                since_improvement += 1;
+                if since_improvement >= es.patience.max(1) {
+                    out.stopped = Some(StopReason::EarlyStopped(format!(
+                        "no improvement of {} by more than {} for {} epoch(s)",
+                        t.objective.name(),
+                        es.min_delta,
+                        since_improvement
+                    )));
+                    break;
+                }
+            }
+        }
     }
+    out.checkpoints = keeper.map(Keeper::records).unwrap_or_default();
     Ok(out)
+}
+
+/// The error for a run that produced no usable epoch.
+pub fn no_epoch(stage: &str, out: &TrainOutcome) -> EngineError {
+    EngineError::Core(Error::Training(format!(
+        "stage `{stage}`: no epoch finished{}",
+        out.stopped
+            .as_ref()
+            .map(|s| format!(" ({})", s.message()))
+            .unwrap_or_default()
+    )))
 }

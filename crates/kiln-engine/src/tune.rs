@@ -6,14 +6,15 @@
 //! transaction, so workers never duplicate or lose a trial. A trial that returns an error
 //! or panics is recorded as failed with its reason; the study goes on.
 
-use crate::config::{Objective, StageSpec, describe};
+use crate::config::{Objective, PipelineStage, StudyPlan, describe};
+use crate::context::{RunContext, study_name};
 use crate::error::{EngineError, Result};
-use crate::run::{RunContext, study_name};
 use crate::storage::{StudyId, TrialId};
-use crate::trainer::{self, Control, TrainRequest};
+use kiln_core::space::ParamSpec;
+use kiln_core::train::{CheckpointPolicy, Control, EpochReport, StopReason, TrainSpec};
 use kiln_core::{
-    Direction, Distribution, Error, FrozenTrial, Params, PruneDecision, Pruner, SearchSpace,
-    SearchStrategy, StudyView, TrialState,
+    Direction, Distribution, Error, FrozenTrial, ModelRef, Params, PruneDecision, Pruner,
+    SearchSpace, SearchStrategy, StageOutput, StudyView, TrialState,
 };
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -70,22 +71,54 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
-/// Runs a tune stage; returns its output (best trial, counts).
-pub fn run(ctx: &RunContext, index: usize, stage: &StageSpec) -> Result<serde_json::Value> {
-    let StageSpec::Tune {
-        name,
-        config,
-        space,
-        search,
-        pruner,
-        key,
-    } = stage
-    else {
-        return Err(EngineError::Core(Error::config(
-            "stages",
-            "not a tune stage",
-        )));
+/// The space with `optimizer.lr` bounded by an `lr_find` stage's range.
+fn narrowed_space(ctx: &RunContext, plan: &StudyPlan, key: &str) -> Result<SearchSpace> {
+    let Some(from) = &plan.config.from_lr_find else {
+        return Ok(plan.space.clone());
     };
+    let found = ctx.output(from).and_then(|o| o.lr).ok_or_else(|| {
+        EngineError::Core(Error::config(
+            format!("{key}.from_lr_find"),
+            format!("stage `{from}` recorded no learning-rate range"),
+        ))
+    })?;
+    let lr = ParamSpec {
+        name: "optimizer.lr".into(),
+        distribution: Distribution::Float {
+            low: found.low,
+            high: found.high,
+            log: true,
+            step: None,
+        },
+        condition: None,
+    };
+    let mut params: Vec<ParamSpec> = plan.space.params().to_vec();
+    match params.iter_mut().find(|p| p.name == "optimizer.lr") {
+        Some(p) => p.distribution = lr.distribution,
+        None => params.push(lr),
+    }
+    Ok(SearchSpace::new(params)?)
+}
+
+/// Runs a tune stage; returns its output (best trial, counts).
+pub fn run(
+    ctx: &RunContext,
+    index: usize,
+    stage: &PipelineStage,
+    plan: &StudyPlan,
+) -> Result<StageOutput> {
+    let (name, key) = (&stage.name, &stage.key);
+    let (config, search, pruner) = (&plan.config, &plan.search, &plan.pruner);
+    let space = &narrowed_space(ctx, plan, key)?;
+    if config.from_lr_find.is_some() {
+        if let Some(p) = space.get("optimizer.lr") {
+            ctx.progress.line(&format!(
+                "[{name}] optimizer.lr searched in {:?} (from `{}`)",
+                p.distribution.numeric_bounds().map(|(l, h, _)| (l, h)),
+                config.from_lr_find.as_deref().unwrap_or_default()
+            ));
+        }
+    }
     let objectives = config.objectives(&ctx.pipeline.trainer);
     let directions: Vec<Direction> = objectives.iter().map(|o| o.direction()).collect();
     let storage = &ctx.storage;
@@ -279,19 +312,13 @@ fn run_trial(
     job: &Job,
     pruner: Option<&dyn Pruner>,
 ) -> Result<Outcome> {
-    let mut recipe = ctx.pipeline.recipe(&job.params)?;
+    let mut recipe = ctx.recipe(&job.params)?;
     // The study's first objective is what epochs report and checkpoints are chosen by.
     if let Some(first) = study.objectives.first() {
         recipe.trainer.objective = *first;
     }
     let seed = ctx.seed(&[index as u64, job.number]);
-    let mut model = ctx.build_model(&recipe, seed)?;
-    let mut scheduler = ctx
-        .registry
-        .build_scheduler(&recipe.scheduler, &ctx.build_ctx("scheduler", seed))?;
-    let checkpoint = ctx
-        .checkpoint_dir()?
-        .join(format!("{stage}-trial-{:04}.safetensors", job.number));
+    let label = format!("{stage}-trial-{:04}", job.number);
     ctx.progress.line(&format!(
         "[{stage}] trial #{} started: {}",
         job.number,
@@ -300,28 +327,29 @@ fn run_trial(
     let objective = recipe.trainer.objective;
     let direction = objective.direction();
     let mut running = FrozenTrial::running(job.number, job.params.clone());
-    let req = TrainRequest {
-        train: &ctx.splits.train,
-        valid: &ctx.splits.valid,
-        recipe: &recipe,
-        epochs: job.epochs,
-        seed,
-        augmenters: &ctx.augmenters,
-        checkpoint: Some(checkpoint.clone()),
+    let spec = TrainSpec {
+        checkpoints: Some(CheckpointPolicy::best(label)),
+        ..TrainSpec::new(&recipe, job.epochs, seed)
     };
-    let mut on_epoch = |r: &trainer::EpochReport| -> kiln_core::Result<Control> {
+    let mut on_epoch = |r: &EpochReport| -> kiln_core::Result<Control> {
         let value = r.value(objective);
         let store = |e: EngineError| Error::Training(e.to_string());
         ctx.storage
             .report(job.id, r.epoch as u64, value)
             .map_err(store)?;
         running.intermediate.insert(r.epoch as u64, value);
-        // Loss curves for pruners that watch the loss whatever the objective (divergence);
-        // a non-finite loss is stored as null.
-        for (series, v) in [("train_loss", r.train_loss), ("val_loss", r.val_loss)] {
+        // Series for pruners that watch more than the objective (divergence, health); a
+        // non-finite value is stored as null.
+        let mut series = vec![("train_loss", r.train_loss), ("val_loss", r.val_loss)];
+        if let Some(h) = &r.health {
+            series.push(("dead_fraction", h.max_dead_fraction()));
+            series.push(("update_ratio", h.max_update_ratio()));
+            series.push(("train_val_gap", h.train_val_gap));
+        }
+        for (name, v) in series {
             let entry = running
                 .attrs
-                .entry(series.to_string())
+                .entry(name.to_string())
                 .or_insert_with(|| serde_json::json!([]));
             if let Some(a) = entry.as_array_mut() {
                 a.push(serde_json::json!(v));
@@ -352,23 +380,38 @@ fn run_trial(
             PruneDecision::Prune(reason) => Control::Stop(reason),
         })
     };
-    let out = trainer::train(model.as_mut(), scheduler.as_mut(), &req, &mut on_epoch)?;
-    let best = &out.epochs[out.best_epoch.min(out.epochs.len().saturating_sub(1))];
-    let attrs = serde_json::json!({
+    let out = ctx.train(stage, Some(job.number), &spec, &mut on_epoch)?;
+    let checkpoint = out.best_checkpoint().map(|c| c.path.clone());
+    let Some(best) = out.best() else {
+        // Not one epoch finished: a divergence in the first epoch.
+        return Ok(match out.stopped {
+            Some(reason) => Outcome::Pruned {
+                value: None,
+                reason: reason.message().to_string(),
+                attrs: serde_json::json!({ "epochs_run": 0 }),
+            },
+            None => Outcome::Failed {
+                reason: "no epoch finished".into(),
+            },
+        });
+    };
+    let mut attrs = serde_json::json!({
         "val_accuracy": best.val_accuracy,
         "val_loss": best.val_loss,
         "best_epoch": out.best_epoch,
         "epochs_run": out.epochs.len(),
         "num_params": out.num_params,
-        "checkpoint": checkpoint.strip_prefix(&ctx.run_dir).unwrap_or(&checkpoint),
     });
+    if let (Some(map), Some(c)) = (attrs.as_object_mut(), &checkpoint) {
+        map.insert("checkpoint".into(), serde_json::json!(c));
+    }
     Ok(match out.stopped {
-        Some(reason) => Outcome::Pruned {
+        Some(StopReason::Pruned(reason) | StopReason::Diverged(reason)) => Outcome::Pruned {
             value: running.last_intermediate().map(|(_, v)| v),
             reason,
             attrs,
         },
-        None if out.best_value.is_finite() => Outcome::Complete {
+        _ if out.best_value.is_finite() => Outcome::Complete {
             values: study
                 .objectives
                 .iter()
@@ -380,7 +423,7 @@ fn run_trial(
                 .collect(),
             attrs,
         },
-        None => Outcome::Failed {
+        _ => Outcome::Failed {
             reason: format!("objective is {} after training", out.best_value),
         },
     })
@@ -452,7 +495,27 @@ fn record(
     Ok(())
 }
 
-fn summarize(ctx: &RunContext, name: &str, study: &StudyRef<'_>) -> Result<serde_json::Value> {
+/// The tune trial's model, if it kept a checkpoint.
+pub fn model_of_trial(t: &FrozenTrial) -> Option<ModelRef> {
+    let checkpoint = t.attrs.get("checkpoint")?.as_str()?;
+    Some(ModelRef {
+        params: t.params.clone(),
+        checkpoint: checkpoint.into(),
+        epoch: t
+            .attrs
+            .get("best_epoch")
+            .and_then(serde_json::Value::as_u64)
+            .map(|e| e as usize),
+        trial: Some(t.number),
+        val_accuracy: t
+            .attrs
+            .get("val_accuracy")
+            .and_then(serde_json::Value::as_f64),
+        val_loss: t.attrs.get("val_loss").and_then(serde_json::Value::as_f64),
+    })
+}
+
+fn summarize(ctx: &RunContext, name: &str, study: &StudyRef<'_>) -> Result<StageOutput> {
     let trials = ctx.storage.trials(study.id)?;
     let view = StudyView {
         directions: study.directions,
@@ -477,7 +540,8 @@ fn summarize(ctx: &RunContext, name: &str, study: &StudyRef<'_>) -> Result<serde
         })
     };
     let first = study.objectives.first().copied().unwrap_or_default();
-    if let Some(b) = view.best() {
+    let best = view.best();
+    if let Some(b) = best {
         ctx.progress.line(&format!(
             "[{name}] best trial #{}: {} = {:.4} with {}",
             b.number,
@@ -496,17 +560,27 @@ fn summarize(ctx: &RunContext, name: &str, study: &StudyRef<'_>) -> Result<serde
     } else {
         Vec::new()
     };
-    Ok(serde_json::json!({
-        "kind": "tune",
+    let mut out = StageOutput::new("tune");
+    out.params = best.map(|b| b.params.clone());
+    out.model = best.and_then(model_of_trial);
+    for (k, v) in [
+        ("trials", trials.len()),
+        ("complete", count(TrialState::Complete)),
+        ("pruned", count(TrialState::Pruned)),
+        ("failed", count(TrialState::Fail)),
+    ] {
+        out.metrics.insert(k.into(), v as f64);
+    }
+    if let Some(v) = best.and_then(FrozenTrial::value) {
+        out.metrics.insert(first.name().into(), v);
+    }
+    out.details = serde_json::json!({
         "study": study_name(&ctx.pipeline.name, name),
         "objective": first.name(),
         "objectives": study.objectives.iter().map(|o| o.name()).collect::<Vec<_>>(),
         "directions": study.directions,
-        "trials": trials.len(),
-        "complete": count(TrialState::Complete),
-        "pruned": count(TrialState::Pruned),
-        "failed": count(TrialState::Fail),
-        "best": view.best().map(describe_trial),
+        "best": best.map(describe_trial),
         "pareto_front": pareto,
-    }))
+    });
+    Ok(out)
 }

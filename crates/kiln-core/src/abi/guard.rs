@@ -122,6 +122,12 @@ impl TrainableModel for Guarded<dyn TrainableModel> {
         let inner = &mut self.inner;
         run(Family::Model, &self.name, || inner.load(path))
     }
+    fn probe(&self, images: Tensor<4>, bins: usize) -> Result<Vec<crate::LayerHealth>> {
+        run(Family::Model, &self.name, || self.inner.probe(images, bins))
+    }
+    fn weights(&self) -> Result<Vec<(String, Vec<f32>)>> {
+        run(Family::Model, &self.name, || self.inner.weights())
+    }
 }
 
 impl Scheduler for Guarded<dyn Scheduler> {
@@ -193,7 +199,10 @@ impl Ensembler for Guarded<dyn Ensembler> {
 }
 
 impl Stage for Guarded<dyn Stage> {
-    fn run(&self, ctx: &dyn StageContext) -> Result<serde_json::Value> {
+    fn run(&self, ctx: &dyn StageContext) -> Result<crate::StageOutput> {
         run(Family::Stage, &self.name, || self.inner.run(ctx))
+    }
+    fn reads(&self) -> Vec<crate::StageInput> {
+        quiet(|| self.inner.reads(), Vec::new())
     }
 }

@@ -77,6 +77,31 @@ impl ImageSet {
         &self.pixels[i * n..(i + 1) * n]
     }
 
+    /// The images at `indices` as a batch on `device`: pixels `[n, c, h, w]` and labels
+    /// `[n]` (0 for an unlabelled set).
+    pub fn batch(
+        &self,
+        indices: &[usize],
+        device: &burn::prelude::Device,
+    ) -> (burn::Tensor<4>, burn::Tensor<1, burn::prelude::Int>) {
+        use burn::prelude::TensorData;
+        let s = self.shape;
+        let mut pixels = Vec::with_capacity(indices.len() * s.len());
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            pixels.extend_from_slice(self.image(i));
+            labels.push(i64::from(self.labels.get(i).copied().unwrap_or(0)));
+        }
+        let n = indices.len();
+        (
+            burn::Tensor::from_data(
+                TensorData::new(pixels, [n, s.channels, s.height, s.width]),
+                device,
+            ),
+            burn::Tensor::from_data(TensorData::new(labels, [n]), device),
+        )
+    }
+
     /// The images at `indices`, in that order.
     pub fn select(&self, indices: &[usize]) -> ImageSet {
         let mut pixels = Vec::with_capacity(indices.len() * self.shape.len());

@@ -1,4 +1,4 @@
-use super::{EvalStats, OptimizerConfig, StepStats, TrainableModel};
+use super::{EvalStats, LayerHealth, OptimizerConfig, StepStats, TrainableModel};
 use crate::{Error, Result};
 use burn::Tensor;
 use burn::module::Module;
@@ -113,6 +113,45 @@ impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
 
     fn num_params(&self) -> usize {
         self.model.as_ref().map_or(0, |m| m.num_params())
+    }
+
+    fn probe(&self, images: Tensor<4>, bins: usize) -> Result<Vec<LayerHealth>> {
+        let model = self.model()?.valid();
+        let images = images.to_device(&self.device.clone().inner());
+        let (_, layers) = model.forward_probed(images);
+        layers
+            .into_iter()
+            .map(|p| {
+                let units = p.pre_activation.dims()[1];
+                let values: Vec<f32> = p
+                    .pre_activation
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| Error::Training(format!("reading probe `{}`: {e:?}", p.name)))?;
+                Ok(LayerHealth::from_values(&p.name, &values, units, bins))
+            })
+            .collect()
+    }
+
+    fn weights(&self) -> Result<Vec<(String, Vec<f32>)>> {
+        let model = self.model()?.valid();
+        let mut out = Vec::new();
+        for t in model.collect(None, None, true) {
+            if t.dtype != burn::tensor::DType::F32 {
+                continue;
+            }
+            let name = t.name.clone();
+            let bytes = t
+                .to_bytes()
+                .map_err(|e| Error::Training(format!("reading weights `{name}`: {e:?}")))?;
+            let values = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            out.push((name, values));
+        }
+        Ok(out)
     }
 
     fn device(&self) -> &Device {

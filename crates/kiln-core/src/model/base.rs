@@ -32,6 +32,7 @@ pub type EvalStats = StepStats;
 /// - `save` writes a safetensors file atomically (a temporary file renamed into place);
 ///   `load` reads one written by `save` of the same architecture and reports a missing,
 ///   corrupt or mismatched file as [`crate::Error::Checkpoint`].
+/// - `probe` and `weights` are for network-health probes; they do not change the model.
 /// - Thread safety: `Send`; one model is used by one thread at a time.
 pub trait TrainableModel: Send {
     /// One optimisation step on a batch.
@@ -53,6 +54,18 @@ pub trait TrainableModel: Send {
     fn save(&self, path: &Path) -> Result<()>;
     /// Replaces the weights by a checkpoint's.
     fn load(&mut self, path: &Path) -> Result<()>;
+
+    /// Health of every hidden layer on a probe batch (validation form, no graph kept), with
+    /// `bins` histogram bins. The default shows no layer.
+    fn probe(&self, _images: Tensor<4>, _bins: usize) -> Result<Vec<crate::LayerHealth>> {
+        Ok(Vec::new())
+    }
+
+    /// Every float parameter tensor, flattened, by its path in the module: what the
+    /// update/weight ratio is measured on. The default shows none.
+    fn weights(&self) -> Result<Vec<(String, Vec<f32>)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Builds a network for the data from the plugin's (hyper)parameters.

@@ -10,14 +10,14 @@ mod builder;
 mod locate;
 mod overrides;
 mod pipeline;
+mod study_plan;
 
 pub use builder::{PipelineBuilder, TuneBuilder, plugin};
+pub use kiln_core::{Objective, Recipe, TrainerConfig};
 pub use locate::line_of;
 pub use overrides::apply_override;
-pub use pipeline::{
-    EnsembleStage, EvaluateStage, Objective, Pipeline, PipelineConfig, Recipe, StageSpec,
-    TrainStage, TrainerConfig, TuneStage, describe,
-};
+pub use pipeline::{Pipeline, PipelineConfig, PipelineStage, describe};
+pub use study_plan::{StudyPlan, TuneStage};
 
 use crate::error::{EngineError, Result};
 use std::path::{Path, PathBuf};

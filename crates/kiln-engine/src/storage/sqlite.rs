@@ -10,14 +10,6 @@ const OPTUNA_SCHEMA: &str = include_str!("optuna_schema.sql");
 /// Optuna's schema version and the alembic head it checks on load.
 const SCHEMA_VERSION: i64 = 12;
 const ALEMBIC_HEAD: &str = "v3.2.0.a";
-const KILN_TABLES: &str = "
-CREATE TABLE IF NOT EXISTS kiln_stage_outputs (
-    run_name VARCHAR(512) NOT NULL,
-    stage VARCHAR(512) NOT NULL,
-    output_json TEXT NOT NULL,
-    datetime_complete DATETIME NOT NULL,
-    PRIMARY KEY (run_name, stage)
-);";
 
 /// A study's row id.
 pub type StudyId = i64;
@@ -36,7 +28,7 @@ impl std::fmt::Debug for Storage {
     }
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     chrono::Utc::now()
         .format("%Y-%m-%d %H:%M:%S%.6f")
         .to_string()
@@ -90,11 +82,11 @@ impl Storage {
         &self.path
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> EngineError {
+    pub(super) fn err(&self, e: impl std::fmt::Display) -> EngineError {
         EngineError::Storage {
             path: self.path.clone(),
             message: e.to_string(),
@@ -137,7 +129,7 @@ impl Storage {
             )
             .map_err(|e| self.err(e))?;
         }
-        tx.execute_batch(KILN_TABLES).map_err(|e| self.err(e))?;
+        super::kiln_tables::create(&tx).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
     }
 
@@ -202,34 +194,6 @@ impl Storage {
             .map_err(|e| self.err(e))?;
         let rows: Vec<(StudyId, String)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
-    }
-
-    /// Every recorded stage output of run `run`, in completion order.
-    pub fn stage_outputs(&self, run: &str) -> Result<Vec<(String, serde_json::Value)>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT stage, output_json FROM kiln_stage_outputs WHERE run_name = ?1 ORDER BY datetime_complete")
-            .map_err(|e| self.err(e))?;
-        let rows: Vec<(String, String)> = stmt
-            .query_map(params![run], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
-        rows.into_iter()
-            .map(|(s, j)| Ok((s, serde_json::from_str(&j).map_err(|e| self.err(e))?)))
-            .collect()
-    }
-
-    /// The names of every run with recorded stage outputs.
-    pub fn runs(&self) -> Result<Vec<String>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT DISTINCT run_name FROM kiln_stage_outputs ORDER BY run_name")
-            .map_err(|e| self.err(e))?;
-        let rows: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))?;
         Ok(rows)
@@ -580,41 +544,6 @@ impl Storage {
             .map_err(|e| self.err(e))?;
         json.map(|j| {
             serde_json::from_str(&j).map_err(|e| self.err(format!("attribute `{key}`: {e}")))
-        })
-        .transpose()
-    }
-
-    /// Records a pipeline stage's output (kiln's own table).
-    pub fn set_stage_output(
-        &self,
-        run: &str,
-        stage: &str,
-        output: &serde_json::Value,
-    ) -> Result<()> {
-        self.conn()
-            .execute(
-                "INSERT INTO kiln_stage_outputs (run_name, stage, output_json, datetime_complete) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (run_name, stage) DO UPDATE SET output_json = excluded.output_json,
-                     datetime_complete = excluded.datetime_complete",
-                params![run, stage, output.to_string(), now()],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    /// A stage's recorded output.
-    pub fn stage_output(&self, run: &str, stage: &str) -> Result<Option<serde_json::Value>> {
-        let json: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT output_json FROM kiln_stage_outputs WHERE run_name = ?1 AND stage = ?2",
-                params![run, stage],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        json.map(|j| {
-            serde_json::from_str(&j).map_err(|e| self.err(format!("stage `{stage}` output: {e}")))
         })
         .transpose()
     }

@@ -1,0 +1,173 @@
+//! kiln's own tables, beside Optuna's (which ignores them): stage outputs with the hash of
+//! the configuration that produced them, and network-health probes per epoch.
+
+use super::Storage;
+use super::sqlite::now;
+use crate::error::Result;
+use rusqlite::{OptionalExtension, Transaction, params};
+
+const KILN_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS kiln_stage_outputs (
+    run_name VARCHAR(512) NOT NULL,
+    stage VARCHAR(512) NOT NULL,
+    output_json TEXT NOT NULL,
+    datetime_complete DATETIME NOT NULL,
+    PRIMARY KEY (run_name, stage)
+);
+CREATE TABLE IF NOT EXISTS kiln_health (
+    run_name VARCHAR(512) NOT NULL,
+    stage VARCHAR(512) NOT NULL,
+    trial_number INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    health_json TEXT NOT NULL,
+    PRIMARY KEY (run_name, stage, trial_number, epoch)
+);";
+
+/// Creates the tables, and adds columns that older kiln databases lack.
+pub(super) fn create(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(KILN_TABLES)?;
+    let has_hash: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('kiln_stage_outputs') WHERE name = 'config_hash'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? > 0;
+    if !has_hash {
+        tx.execute_batch("ALTER TABLE kiln_stage_outputs ADD COLUMN config_hash VARCHAR(64)")?;
+    }
+    Ok(())
+}
+
+/// A finished stage's output and the hash of the configuration that produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredStage {
+    /// The output, as JSON.
+    pub output: serde_json::Value,
+    /// The configuration hash (`None` for databases from before hashes were kept).
+    pub config_hash: Option<String>,
+}
+
+/// One epoch's network-health record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthRow {
+    /// The stage.
+    pub stage: String,
+    /// The tune trial, or `None` for a stage's own run.
+    pub trial: Option<u64>,
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// The [`kiln_core::train::EpochHealth`], as JSON.
+    pub health: serde_json::Value,
+}
+
+impl Storage {
+    /// Records a pipeline stage's output and its configuration hash.
+    pub fn set_stage_output(
+        &self,
+        run: &str,
+        stage: &str,
+        output: &serde_json::Value,
+        config_hash: &str,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO kiln_stage_outputs (run_name, stage, output_json, datetime_complete, config_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (run_name, stage) DO UPDATE SET output_json = excluded.output_json,
+                     datetime_complete = excluded.datetime_complete, config_hash = excluded.config_hash",
+                params![run, stage, output.to_string(), now(), config_hash],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A stage's recorded output.
+    pub fn stage_output(&self, run: &str, stage: &str) -> Result<Option<StoredStage>> {
+        let row: Option<(String, Option<String>)> = self
+            .conn()
+            .query_row(
+                "SELECT output_json, config_hash FROM kiln_stage_outputs WHERE run_name = ?1 AND stage = ?2",
+                params![run, stage],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        row.map(|(j, config_hash)| {
+            let output = serde_json::from_str(&j)
+                .map_err(|e| self.err(format!("stage `{stage}` output: {e}")))?;
+            Ok(StoredStage {
+                output,
+                config_hash,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every recorded stage output of run `run`, in completion order.
+    pub fn stage_outputs(&self, run: &str) -> Result<Vec<(String, serde_json::Value)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT stage, output_json FROM kiln_stage_outputs WHERE run_name = ?1 ORDER BY datetime_complete")
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map(params![run], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(s, j)| Ok((s, serde_json::from_str(&j).map_err(|e| self.err(e))?)))
+            .collect()
+    }
+
+    /// The names of every run with recorded stage outputs.
+    pub fn runs(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT DISTINCT run_name FROM kiln_stage_outputs ORDER BY run_name")
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Records one epoch's health (replacing an earlier record of the same epoch).
+    pub fn record_health(&self, run: &str, row: &HealthRow) -> Result<()> {
+        let trial = row.trial.map_or(-1, |t| t as i64);
+        self.conn()
+            .execute(
+                "INSERT INTO kiln_health (run_name, stage, trial_number, epoch, health_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (run_name, stage, trial_number, epoch) DO UPDATE SET health_json = excluded.health_json",
+                params![run, row.stage, trial, row.epoch as i64, row.health.to_string()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Every health record of run `run`, by stage, trial and epoch.
+    pub fn health(&self, run: &str) -> Result<Vec<HealthRow>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT stage, trial_number, epoch, health_json FROM kiln_health WHERE run_name = ?1
+                 ORDER BY stage, trial_number, epoch",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(String, i64, i64, String)> = stmt
+            .query_map(params![run], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(stage, trial, epoch, j)| {
+                Ok(HealthRow {
+                    stage,
+                    trial: u64::try_from(trial).ok(),
+                    epoch: epoch.max(0) as usize,
+                    health: serde_json::from_str(&j).map_err(|e| self.err(e))?,
+                })
+            })
+            .collect()
+    }
+}

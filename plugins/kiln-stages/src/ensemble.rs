@@ -1,0 +1,163 @@
+//! `ensemble`: combine several models — the best trials of a tune stage, or the top-k
+//! checkpoints of one train run — choosing members on the validation set.
+
+use kiln_core::{
+    BuildContext, Error, FrozenTrial, ModelRef, PluginSpec, Predictions, Result, Stage,
+    StageContext, StageInput, StageOutput, TrialState,
+};
+use serde::Deserialize;
+
+/// Parameters of the `ensemble` stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleConfig {
+    /// A tune stage (its best complete trials) or a train stage (its kept checkpoints).
+    pub from: String,
+    /// Candidates: the best `top_k`.
+    #[serde(default = "five")]
+    pub top_k: usize,
+    /// The ensembler; soft vote if absent.
+    pub ensembler: Option<serde_json::Value>,
+}
+
+fn five() -> usize {
+    5
+}
+
+/// The `ensemble` stage.
+#[derive(Debug, Clone)]
+pub struct EnsembleStage {
+    config: EnsembleConfig,
+    ensembler: PluginSpec,
+}
+
+impl EnsembleStage {
+    /// Parses and validates.
+    pub fn from_params(params: &serde_json::Value, ctx: &BuildContext) -> Result<Self> {
+        let config: EnsembleConfig = ctx.parse(params)?;
+        if config.top_k == 0 {
+            return Err(Error::config(
+                format!("{}.top_k", ctx.key),
+                "must be at least 1",
+            ));
+        }
+        let ensembler = match &config.ensembler {
+            Some(v) => PluginSpec::from_value(v, &format!("{}.ensembler", ctx.key))?,
+            None => PluginSpec::named("soft_vote"),
+        };
+        Ok(EnsembleStage { config, ensembler })
+    }
+}
+
+/// A tune study's complete trials with checkpoints, best first, as models.
+fn best_trials(ctx: &dyn StageContext, from: &str, k: usize) -> Result<Vec<ModelRef>> {
+    let (directions, trials) = ctx.study(from)?;
+    let dir = directions
+        .first()
+        .copied()
+        .unwrap_or(kiln_core::Direction::Maximize);
+    let mut done: Vec<&FrozenTrial> = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete && t.attrs.contains_key("checkpoint"))
+        .collect();
+    done.sort_by(|a, b| {
+        let (x, y) = (a.value().unwrap_or(f64::NAN), b.value().unwrap_or(f64::NAN));
+        if dir.better(x, y) {
+            std::cmp::Ordering::Less
+        } else if dir.better(y, x) {
+            std::cmp::Ordering::Greater
+        } else {
+            a.number.cmp(&b.number)
+        }
+    });
+    Ok(done
+        .into_iter()
+        .take(k)
+        .filter_map(|t| {
+            Some(ModelRef {
+                params: t.params.clone(),
+                checkpoint: t.attrs.get("checkpoint")?.as_str()?.into(),
+                epoch: None,
+                trial: Some(t.number),
+                val_accuracy: t.attrs.get("val_accuracy").and_then(|v| v.as_f64()),
+                val_loss: t.attrs.get("val_loss").and_then(|v| v.as_f64()),
+            })
+        })
+        .collect())
+}
+
+fn label(m: &ModelRef) -> String {
+    match (m.trial, m.epoch) {
+        (Some(t), _) => format!("trial #{t}"),
+        (None, Some(e)) => format!("epoch {}", e + 1),
+        _ => m.checkpoint.display().to_string(),
+    }
+}
+
+impl Stage for EnsembleStage {
+    fn reads(&self) -> Vec<StageInput> {
+        vec![StageInput::new("from", &self.config.from, &[])]
+    }
+
+    fn run(&self, ctx: &dyn StageContext) -> Result<StageOutput> {
+        let from = &self.config.from;
+        let source = ctx
+            .output(from)
+            .ok_or_else(|| Error::Training(format!("stage `{from}` has no output")))?;
+        let candidates = if source.kind == "tune" {
+            best_trials(ctx, from, self.config.top_k)?
+        } else {
+            source
+                .models()
+                .into_iter()
+                .take(self.config.top_k)
+                .cloned()
+                .collect()
+        };
+        if candidates.is_empty() {
+            return Err(Error::Training(format!(
+                "stage `{from}` has no model with a checkpoint to ensemble"
+            )));
+        }
+        let build = BuildContext {
+            seed: ctx.seed(),
+            base_dir: ctx.run_dir().to_path_buf(),
+            key: "ensembler".into(),
+        };
+        let ensembler = ctx.registry().build_ensembler(&self.ensembler, &build)?;
+        let valid = &ctx.splits().valid;
+        let mut preds = Vec::new();
+        for m in &candidates {
+            let model = ctx.load_model(&m.params, &m.checkpoint)?;
+            let p = ctx.predict(model.as_ref(), valid)?;
+            ctx.progress(&format!(
+                "candidate {}: val acc {:.4}",
+                label(m),
+                p.accuracy(&valid.labels)
+            ));
+            preds.push(p);
+        }
+        let chosen = ensembler.select(&preds, &valid.labels)?;
+        let refs: Vec<&Predictions> = chosen.iter().filter_map(|&i| preds.get(i)).collect();
+        let acc = ensembler.combine(&refs)?.accuracy(&valid.labels);
+        let members: Vec<ModelRef> = chosen
+            .iter()
+            .filter_map(|&i| candidates.get(i).cloned())
+            .collect();
+        ctx.progress(&format!(
+            "ensemble of {}: val acc {acc:.4}",
+            members.iter().map(label).collect::<Vec<_>>().join(", ")
+        ));
+        let mut out = StageOutput::new("ensemble").metric("val_accuracy", acc);
+        out.members = members;
+        out.ensembler = Some(self.ensembler.clone());
+        out.details = serde_json::json!({
+            "from": from,
+            "candidates": candidates.iter().zip(&preds).map(|(m, p)| serde_json::json!({
+                "model": label(m),
+                "val_accuracy": p.accuracy(&valid.labels),
+            })).collect::<Vec<_>>(),
+        });
+        Ok(out)
+    }
+}
