@@ -20,8 +20,10 @@ fn default_gamma() -> f64 {
     0.1
 }
 
-/// Step decay: `lr = base · gammaᵏ` with `k = iteration / step_size`. Wraps Burn's
-/// `StepLrScheduler`; its state is the number of steps taken, replayed on restore.
+/// Step decay: the rate is multiplied by `gamma` every `step_size` iterations (e.g. ×0.95
+/// every N, or ×0.1), i.e. `lr = base · gammaᵏ` with `k = ⌊iteration / step_size⌋` at
+/// 0-based `iteration` (`step_epochs` converts to `step_size = step_epochs · steps_per_epoch`).
+/// Wraps Burn's `StepLrScheduler`; its state is the number of steps taken, replayed on restore.
 pub struct StepDecay {
     config: StepConfig,
     inner: Option<ModuleLrScheduler>,
@@ -167,5 +169,34 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn every_n_iterations_and_resumes() {
+        let c = StepConfig {
+            gamma: 0.95,
+            step_size: Some(4),
+            step_epochs: None,
+        };
+        let make =
+            || -> Box<dyn Scheduler> { Box::new(StepDecay::new(c.clone(), "s").expect("valid")) };
+        let ctx = ScheduleContext {
+            base_lr: 2.0,
+            steps_per_epoch: 5,
+            epochs: 4,
+        };
+        let mut s = make();
+        s.start(&ctx).expect("start");
+        let lrs: Vec<f64> = (0..12).map(|_| s.step()).collect();
+        for (t, lr) in lrs.iter().enumerate() {
+            let expected = 2.0 * 0.95f64.powi((t / 4) as i32);
+            assert!((lr - expected).abs() < 1e-12, "{lrs:?}");
+        }
+        crate::util::test_support::resumes_identically(make, &ctx, 9, 9, |_| {
+            kiln_core::EpochMetrics {
+                val_loss: 1.0,
+                val_accuracy: 0.5,
+            }
+        });
     }
 }
