@@ -1,4 +1,4 @@
-use crate::activation::{Activation, ActivationKind};
+use crate::activation::{Activation, ActivationKind, LayerActivation};
 // `#[derive(Module)]` expands to paths under `burn::`.
 use kiln_core::burn;
 use kiln_core::burn::Tensor;
@@ -9,6 +9,7 @@ use kiln_core::burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
 use kiln_core::burn::prelude::Device;
+use kiln_core::model::LayerProbe;
 use kiln_core::{
     BuildContext, Classifier, ClassifierAdapter, Error, ModelFactory, ModelSpec, OptimizerConfig,
     Result, TrainableModel,
@@ -19,7 +20,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CnnConfig {
-    /// Convolution blocks (conv → [batch norm] → activation → 2×2 max-pool).
+    /// Convolution blocks (conv → [batch norm] → activation → [skip] → 2×2 max-pool).
     pub conv_layers: usize,
     /// Filters of the first block; each further block doubles them.
     pub filters: usize,
@@ -31,10 +32,17 @@ pub struct CnnConfig {
     pub activation: ActivationKind,
     /// Slope of `leaky_relu`.
     pub negative_slope: f64,
+    /// α of `elu`.
+    pub elu_alpha: f64,
     /// Dropout before each dense layer.
     pub dropout: f64,
     /// Batch norm after each convolution.
     pub batch_norm: bool,
+    /// A skip around every conv block: `y = s(x) + act(bn(conv(x)))`, before the pool, where
+    /// `s` is the identity when the block keeps the channel count and a 1×1 convolution
+    /// (with bias, no batch norm) when it changes it, which is every block but a first one
+    /// whose `filters` equal the image's channels ("same" padding keeps height and width).
+    pub residual: bool,
 }
 
 impl Default for CnnConfig {
@@ -46,8 +54,10 @@ impl Default for CnnConfig {
             dense: 128,
             activation: ActivationKind::Relu,
             negative_slope: 0.01,
+            elu_alpha: 1.0,
             dropout: 0.0,
             batch_norm: true,
+            residual: false,
         }
     }
 }
@@ -81,61 +91,24 @@ impl CnnConfig {
                 format!("must be in [0, 1), got {}", c.dropout),
             ));
         }
-        Activation::new(c.activation, c.negative_slope, key)?;
+        Activation::new(c.activation, c.negative_slope, c.elu_alpha, key)?;
         Ok(c)
     }
-}
 
-/// A small convolutional classifier.
-#[derive(Module, Debug)]
-pub struct Cnn {
-    convs: Vec<Conv2d>,
-    norms: Vec<BatchNorm>,
-    pool: MaxPool2d,
-    dropout: Dropout,
-    dense: Option<Linear>,
-    out: Linear,
-    #[module(skip)]
-    activation: Activation,
-    #[module(skip)]
-    pooled_blocks: usize,
-}
-
-impl Classifier for Cnn {
-    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = images;
-        for (i, conv) in self.convs.iter().enumerate() {
-            x = conv.forward(x);
-            if let Some(bn) = self.norms.get(i) {
-                x = bn.forward(x);
-            }
-            x = self.activation.apply(x);
-            if i < self.pooled_blocks {
-                x = self.pool.forward(x);
-            }
-        }
-        let [n, c, h, w] = x.dims();
-        let mut x: Tensor<2> = self.dropout.forward(x.reshape([n, c * h * w]));
-        if let Some(dense) = &self.dense {
-            x = self
-                .dropout
-                .forward(self.activation.apply(dense.forward(x)));
-        }
-        self.out.forward(x)
-    }
-}
-
-impl ModelFactory for CnnConfig {
-    fn build(
-        &self,
-        spec: &ModelSpec,
-        optimizer: &OptimizerConfig,
-        device: &Device,
-    ) -> Result<Box<dyn TrainableModel>> {
+    /// The network itself, on `device`; [`ModelFactory::build`] wraps it for training.
+    pub fn init(&self, spec: &ModelSpec, device: &Device) -> Result<Cnn> {
+        let activation = Activation::new(
+            self.activation,
+            self.negative_slope,
+            self.elu_alpha,
+            "model",
+        )?;
         let (mut h, mut w) = (spec.shape.height, spec.shape.width);
         let mut channels = spec.shape.channels;
         let mut convs = Vec::new();
         let mut norms = Vec::new();
+        let mut acts = Vec::new();
+        let mut projections = Vec::new();
         let mut pooled_blocks = 0;
         for i in 0..self.conv_layers {
             let out = self.filters << i;
@@ -147,6 +120,13 @@ impl ModelFactory for CnnConfig {
             if self.batch_norm {
                 norms.push(BatchNormConfig::new(out).init(device));
             }
+            acts.push(activation.layer(device));
+            if self.residual {
+                projections.push(
+                    (channels != out)
+                        .then(|| Conv2dConfig::new([channels, out], [1, 1]).init(device)),
+                );
+            }
             // Pool only while the image is at least 2×2: deep nets on small images keep going.
             if h >= 2 && w >= 2 && pooled_blocks == i {
                 pooled_blocks += 1;
@@ -157,6 +137,7 @@ impl ModelFactory for CnnConfig {
         }
         let flat = channels * h * w;
         let (dense, head_in) = if self.dense > 0 {
+            acts.push(activation.layer(device));
             (
                 Some(LinearConfig::new(flat, self.dense).init(device)),
                 self.dense,
@@ -164,16 +145,101 @@ impl ModelFactory for CnnConfig {
         } else {
             (None, flat)
         };
-        let model = Cnn {
+        Ok(Cnn {
             convs,
             norms,
+            acts,
+            projections,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             dropout: DropoutConfig::new(self.dropout).init(),
             dense,
             out: LinearConfig::new(head_in, spec.num_classes).init(device),
-            activation: Activation::new(self.activation, self.negative_slope, "model")?,
             pooled_blocks,
-        };
+        })
+    }
+}
+
+/// A small convolutional classifier.
+#[derive(Module, Debug)]
+pub struct Cnn {
+    convs: Vec<Conv2d>,
+    norms: Vec<BatchNorm>,
+    /// One per conv block, then one for the dense layer if any.
+    acts: Vec<LayerActivation>,
+    /// One per conv block with `residual` (`None`: identity skip), empty without.
+    projections: Vec<Option<Conv2d>>,
+    pool: MaxPool2d,
+    dropout: Dropout,
+    dense: Option<Linear>,
+    out: Linear,
+    #[module(skip)]
+    pooled_blocks: usize,
+}
+
+impl Cnn {
+    /// The forward pass; with `probes`, each conv block's pre-activation (after batch norm)
+    /// is pushed as `conv<i>` (`[B·H·W, C]`) and the dense layer's as `dense0`.
+    fn run(&self, images: Tensor<4>, mut probes: Option<&mut Vec<LayerProbe>>) -> Tensor<2> {
+        let mut x = images;
+        for (i, (conv, act)) in self.convs.iter().zip(&self.acts).enumerate() {
+            // Only a residual net keeps the block's input alive.
+            let skip = self
+                .projections
+                .get(i)
+                .map(|projection| (projection, x.clone()));
+            let mut z = conv.forward(x);
+            if let Some(bn) = self.norms.get(i) {
+                z = bn.forward(z);
+            }
+            crate::probe(
+                &mut probes,
+                || format!("conv{i}"),
+                || {
+                    let [b, c, h, w] = z.dims();
+                    z.clone().permute([0, 2, 3, 1]).reshape([b * h * w, c])
+                },
+            );
+            let z = act.forward(z);
+            x = match skip {
+                Some((Some(projection), input)) => projection.forward(input) + z,
+                Some((None, input)) => input + z,
+                None => z,
+            };
+            if i < self.pooled_blocks {
+                x = self.pool.forward(x);
+            }
+        }
+        let [n, c, h, w] = x.dims();
+        let mut x: Tensor<2> = self.dropout.forward(x.reshape([n, c * h * w]));
+        if let Some(dense) = &self.dense {
+            let z = dense.forward(x);
+            crate::probe(&mut probes, || "dense0".into(), || z.clone());
+            x = self.dropout.forward(self.acts[self.convs.len()].forward(z));
+        }
+        self.out.forward(x)
+    }
+}
+
+impl Classifier for Cnn {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.run(images, None)
+    }
+
+    fn forward_probed(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerProbe>) {
+        let mut probes = Vec::with_capacity(self.acts.len());
+        let logits = self.run(images, Some(&mut probes));
+        (logits, probes)
+    }
+}
+
+impl ModelFactory for CnnConfig {
+    fn build(
+        &self,
+        spec: &ModelSpec,
+        optimizer: &OptimizerConfig,
+        device: &Device,
+    ) -> Result<Box<dyn TrainableModel>> {
+        let model = self.init(spec, device)?;
         Ok(ClassifierAdapter::boxed(model, optimizer, device))
     }
 }
@@ -200,6 +266,103 @@ mod tests {
                 width: 8,
             },
         );
+    }
+
+    #[test]
+    fn residual_elu_conforms() {
+        let c = CnnConfig {
+            filters: 4,
+            dense: 0,
+            activation: ActivationKind::Elu,
+            residual: true,
+            ..CnnConfig::default()
+        };
+        kiln_core::testing::check_model(
+            &c,
+            ImageShape {
+                channels: 1,
+                height: 8,
+                width: 8,
+            },
+        );
+    }
+
+    #[test]
+    fn prelu_conforms() {
+        let c = CnnConfig {
+            filters: 4,
+            dense: 8,
+            activation: ActivationKind::Prelu,
+            ..CnnConfig::default()
+        };
+        kiln_core::testing::check_model(
+            &c,
+            ImageShape {
+                channels: 1,
+                height: 8,
+                width: 8,
+            },
+        );
+    }
+
+    fn spec(channels: usize) -> ModelSpec {
+        ModelSpec {
+            shape: ImageShape {
+                channels,
+                height: 8,
+                width: 8,
+            },
+            num_classes: 3,
+        }
+    }
+
+    #[test]
+    fn probes_show_every_hidden_layer_and_keep_the_logits() {
+        let device = Device::flex().autodiff();
+        for residual in [false, true] {
+            let c = CnnConfig {
+                filters: 4,
+                dense: 6,
+                dropout: 0.3,
+                residual,
+                ..CnnConfig::default()
+            };
+            let model = c.init(&spec(1), &device).expect("init");
+            // conv0 sees 8×8, conv1 4×4 (after one pool); 3 images.
+            crate::test_support::check_probes(
+                &model,
+                [1, 8, 8],
+                &[
+                    ("conv0", [3 * 64, 4]),
+                    ("conv1", [3 * 16, 8]),
+                    ("dense0", [3, 6]),
+                ],
+            );
+        }
+    }
+
+    #[test]
+    fn residual_projects_only_where_channels_change() {
+        let device = Device::flex();
+        let params =
+            |c: &CnnConfig, channels| c.init(&spec(channels), &device).expect("init").num_params();
+        let plain = CnnConfig {
+            filters: 4,
+            dense: 0,
+            batch_norm: false,
+            ..CnnConfig::default()
+        };
+        let residual = CnnConfig {
+            residual: true,
+            ..plain.clone()
+        };
+        // 3 → 4 and 4 → 8 channels: two 1×1 projections.
+        assert_eq!(
+            params(&residual, 3),
+            params(&plain, 3) + (3 * 4 + 4) + (4 * 8 + 8)
+        );
+        // 4 → 4 keeps the identity; only 4 → 8 is projected.
+        assert_eq!(params(&residual, 4), params(&plain, 4) + (4 * 8 + 8));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use crate::activation::{Activation, ActivationKind};
+use crate::activation::{Activation, ActivationKind, LayerActivation};
 // `#[derive(Module)]` expands to paths under `burn::`.
 use kiln_core::burn;
 use kiln_core::burn::Tensor;
@@ -7,6 +7,7 @@ use kiln_core::burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig,
 };
 use kiln_core::burn::prelude::Device;
+use kiln_core::model::LayerProbe;
 use kiln_core::{
     BuildContext, Classifier, ClassifierAdapter, Error, ModelFactory, ModelSpec, OptimizerConfig,
     Result, TrainableModel,
@@ -25,10 +26,16 @@ pub struct MlpConfig {
     pub activation: ActivationKind,
     /// Slope of `leaky_relu`.
     pub negative_slope: f64,
+    /// α of `elu`.
+    pub elu_alpha: f64,
     /// Dropout after each hidden layer.
     pub dropout: f64,
     /// Batch norm after each hidden linear layer.
     pub batch_norm: bool,
+    /// Identity skips: every hidden layer after the first (all of width `width`) computes
+    /// `x + f(x)`, f being linear → [batch norm] → activation → dropout. The first layer
+    /// changes the width (from the pixels) and has none; needs `layers` ≥ 2.
+    pub residual: bool,
 }
 
 impl Default for MlpConfig {
@@ -38,8 +45,10 @@ impl Default for MlpConfig {
             width: 256,
             activation: ActivationKind::Relu,
             negative_slope: 0.01,
+            elu_alpha: 1.0,
             dropout: 0.0,
             batch_norm: false,
+            residual: false,
         }
     }
 }
@@ -67,8 +76,48 @@ impl MlpConfig {
                 format!("must be in [0, 1), got {}", c.dropout),
             ));
         }
-        Activation::new(c.activation, c.negative_slope, key)?;
+        if c.residual && c.layers < 2 {
+            return Err(Error::config(
+                format!("{key}.residual"),
+                format!(
+                    "needs at least 2 hidden layers (only layers after the first get a skip), \
+                     got layers = {}",
+                    c.layers
+                ),
+            ));
+        }
+        Activation::new(c.activation, c.negative_slope, c.elu_alpha, key)?;
         Ok(c)
+    }
+
+    /// The network itself, on `device`; [`ModelFactory::build`] wraps it for training.
+    pub fn init(&self, spec: &ModelSpec, device: &Device) -> Result<Mlp> {
+        let activation = Activation::new(
+            self.activation,
+            self.negative_slope,
+            self.elu_alpha,
+            "model",
+        )?;
+        let mut inputs = spec.shape.len();
+        let mut hidden = Vec::new();
+        let mut norms = Vec::new();
+        let mut acts = Vec::new();
+        for _ in 0..self.layers {
+            hidden.push(LinearConfig::new(inputs, self.width).init(device));
+            if self.batch_norm {
+                norms.push(BatchNormConfig::new(self.width).init(device));
+            }
+            acts.push(activation.layer(device));
+            inputs = self.width;
+        }
+        Ok(Mlp {
+            hidden,
+            norms,
+            acts,
+            dropout: DropoutConfig::new(self.dropout).init(),
+            out: LinearConfig::new(inputs, spec.num_classes).init(device),
+            residual: self.residual,
+        })
     }
 }
 
@@ -77,24 +126,46 @@ impl MlpConfig {
 pub struct Mlp {
     hidden: Vec<Linear>,
     norms: Vec<BatchNorm>,
+    acts: Vec<LayerActivation>,
     dropout: Dropout,
     out: Linear,
     #[module(skip)]
-    activation: Activation,
+    residual: bool,
+}
+
+impl Mlp {
+    /// The forward pass; with `probes`, each hidden layer's pre-activation (after batch
+    /// norm) is pushed as `dense<i>`.
+    fn run(&self, images: Tensor<4>, mut probes: Option<&mut Vec<LayerProbe>>) -> Tensor<2> {
+        let [n, c, h, w] = images.dims();
+        let mut x: Tensor<2> = images.reshape([n, c * h * w]);
+        for (i, (layer, act)) in self.hidden.iter().zip(&self.acts).enumerate() {
+            // Only a residual layer keeps its input alive.
+            let skip = (self.residual && i > 0).then(|| x.clone());
+            let mut z = layer.forward(x);
+            if let Some(bn) = self.norms.get(i) {
+                z = bn.forward(z);
+            }
+            crate::probe(&mut probes, || format!("dense{i}"), || z.clone());
+            let z = self.dropout.forward(act.forward(z));
+            x = match skip {
+                Some(input) => input + z,
+                None => z,
+            };
+        }
+        self.out.forward(x)
+    }
 }
 
 impl Classifier for Mlp {
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let [n, c, h, w] = images.dims();
-        let mut x: Tensor<2> = images.reshape([n, c * h * w]);
-        for (i, layer) in self.hidden.iter().enumerate() {
-            x = layer.forward(x);
-            if let Some(bn) = self.norms.get(i) {
-                x = bn.forward(x);
-            }
-            x = self.dropout.forward(self.activation.apply(x));
-        }
-        self.out.forward(x)
+        self.run(images, None)
+    }
+
+    fn forward_probed(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerProbe>) {
+        let mut probes = Vec::with_capacity(self.hidden.len());
+        let logits = self.run(images, Some(&mut probes));
+        (logits, probes)
     }
 }
 
@@ -105,23 +176,7 @@ impl ModelFactory for MlpConfig {
         optimizer: &OptimizerConfig,
         device: &Device,
     ) -> Result<Box<dyn TrainableModel>> {
-        let mut inputs = spec.shape.len();
-        let mut hidden = Vec::new();
-        let mut norms = Vec::new();
-        for _ in 0..self.layers {
-            hidden.push(LinearConfig::new(inputs, self.width).init(device));
-            if self.batch_norm {
-                norms.push(BatchNormConfig::new(self.width).init(device));
-            }
-            inputs = self.width;
-        }
-        let model = Mlp {
-            hidden,
-            norms,
-            dropout: DropoutConfig::new(self.dropout).init(),
-            out: LinearConfig::new(inputs, spec.num_classes).init(device),
-            activation: Activation::new(self.activation, self.negative_slope, "model")?,
-        };
+        let model = self.init(spec, device)?;
         Ok(ClassifierAdapter::boxed(model, optimizer, device))
     }
 }
@@ -147,6 +202,98 @@ mod tests {
                 width: 8,
             },
         );
+    }
+
+    #[test]
+    fn residual_prelu_conforms() {
+        let c = MlpConfig {
+            layers: 3,
+            width: 32,
+            activation: ActivationKind::Prelu,
+            residual: true,
+            ..MlpConfig::default()
+        };
+        kiln_core::testing::check_model(
+            &c,
+            ImageShape {
+                channels: 1,
+                height: 8,
+                width: 8,
+            },
+        );
+    }
+
+    fn spec() -> ModelSpec {
+        ModelSpec {
+            shape: ImageShape {
+                channels: 1,
+                height: 4,
+                width: 4,
+            },
+            num_classes: 3,
+        }
+    }
+
+    #[test]
+    fn probes_show_every_hidden_layer_and_keep_the_logits() {
+        let device = Device::flex().autodiff();
+        for (residual, activation) in [(false, ActivationKind::Relu), (true, ActivationKind::Elu)] {
+            let c = MlpConfig {
+                layers: 3,
+                width: 8,
+                batch_norm: true,
+                dropout: 0.3,
+                residual,
+                activation,
+                ..MlpConfig::default()
+            };
+            let model = c.init(&spec(), &device).expect("init");
+            crate::test_support::check_probes(
+                &model,
+                [1, 4, 4],
+                &[("dense0", [3, 8]), ("dense1", [3, 8]), ("dense2", [3, 8])],
+            );
+        }
+    }
+
+    #[test]
+    fn residual_and_prelu_add_only_the_slopes() {
+        let device = Device::flex();
+        let params = |c: MlpConfig| c.init(&spec(), &device).expect("init").num_params();
+        let base = MlpConfig {
+            layers: 3,
+            width: 8,
+            ..MlpConfig::default()
+        };
+        let plain = params(base.clone());
+        assert_eq!(plain, (16 * 8 + 8) + 2 * (8 * 8 + 8) + (8 * 3 + 3));
+        let residual = MlpConfig {
+            residual: true,
+            ..base.clone()
+        };
+        assert_eq!(params(residual), plain, "identity skips have no parameters");
+        let prelu = MlpConfig {
+            activation: ActivationKind::Prelu,
+            ..base
+        };
+        assert_eq!(params(prelu), plain + 3, "one prelu slope per hidden layer");
+    }
+
+    #[test]
+    fn residual_needs_two_hidden_layers() {
+        let ctx = BuildContext::new(0).with_key("model");
+        let err = MlpConfig::from_params(&serde_json::json!({"residual": true, "layers": 1}), &ctx)
+            .expect_err("one layer");
+        assert!(err.to_string().contains("model.residual"), "{err}");
+        let ok = MlpConfig::from_params(
+            &serde_json::json!({"residual": true, "activation": "elu", "elu_alpha": 0.5}),
+            &ctx,
+        )
+        .expect("defaults have 2 layers");
+        assert_eq!(ok.elu_alpha, 0.5);
+        let err = MlpConfig::from_params(&serde_json::json!({"elu_alpha": -1.0}), &ctx)
+            .expect_err("negative alpha");
+        assert!(err.to_string().contains("model.elu_alpha"), "{err}");
     }
 
     #[test]

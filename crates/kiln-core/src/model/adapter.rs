@@ -1,7 +1,7 @@
 use super::{EvalStats, LayerHealth, OptimizerConfig, StepStats, TrainableModel};
 use crate::{Error, Result};
 use burn::Tensor;
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::{Device, Int};
@@ -22,13 +22,44 @@ pub trait Classifier: Module + 'static {
 }
 
 /// The generic adapter: a Burn classifier, its optimiser state and its device, exposed as
-/// a [`TrainableModel`]. Loss is cross-entropy on the logits.
+/// a [`TrainableModel`]. Loss is cross-entropy on the logits; with
+/// [`OptimizerConfig::l1`] > 0 the training step adds `l1 · Σ|w|` to it before backward
+/// (the reported loss is the data loss alone).
 pub struct ClassifierAdapter<M: Classifier> {
     // `None` only if a step panicked half-way; later calls then report an error.
     model: Option<M>,
     optim: ModuleOptimizer,
     loss: CrossEntropyLoss,
+    l1: f64,
     device: Device,
+}
+
+/// Sums `|w|` over a module's trainable float parameters (running statistics such as batch
+/// norm's, which the visitor also sees, do not require a gradient and are left out).
+#[derive(Default)]
+struct AbsSum {
+    total: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for AbsSum {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let w = param.val();
+        if !w.is_require_grad() {
+            return;
+        }
+        let s = w.abs().sum();
+        self.total = Some(match self.total.take() {
+            Some(t) => t + s,
+            None => s,
+        });
+    }
+}
+
+/// `Σ|w|` over `model`'s trainable float parameters, on the graph (`None` without any).
+fn l1_norm<M: Module>(model: &M) -> Option<Tensor<1>> {
+    let mut sum = AbsSum::default();
+    model.visit(&mut sum);
+    sum.total
 }
 
 impl<M: Classifier> ClassifierAdapter<M> {
@@ -38,6 +69,7 @@ impl<M: Classifier> ClassifierAdapter<M> {
             model: Some(model),
             optim: optimizer.build(),
             loss: CrossEntropyLossConfig::new().init(device),
+            l1: optimizer.l1,
             device: device.clone(),
         }
     }
@@ -84,6 +116,10 @@ impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
         let logits = model.forward(images);
         let (loss, correct, count) = self.stats(logits, labels);
         let loss_value = scalar(loss.clone());
+        let loss = match (self.l1 > 0.0).then(|| l1_norm(&model)).flatten() {
+            Some(norm) => loss + norm.mul_scalar(self.l1),
+            None => loss,
+        };
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         self.model = Some(self.optim.step(lr, model, grads));
         Ok(StepStats {
@@ -194,5 +230,85 @@ impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
         }
         self.model = Some(model.fork(&self.device));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OptimizerKind;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::prelude::TensorData;
+
+    #[derive(Module, Debug)]
+    struct Tiny {
+        fc: Linear,
+    }
+
+    impl Classifier for Tiny {
+        fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+            let [n, c, h, w] = images.dims();
+            self.fc.forward(images.reshape([n, c * h * w]))
+        }
+    }
+
+    /// The first step's reported loss and the L1 norm of the weights after `steps` SGD steps.
+    fn train(l1: f64, steps: usize) -> (f64, f64) {
+        let device = Device::flex().autodiff();
+        let optim = OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 0.1,
+            l1,
+            ..OptimizerConfig::default()
+        };
+        let mut adapter = crate::with_seed(&device, 3, || {
+            ClassifierAdapter::new(
+                Tiny {
+                    fc: LinearConfig::new(4, 3).init(&device),
+                },
+                &optim,
+                &device,
+            )
+        });
+        let pixels: Vec<f32> = (0..24).map(|i| ((i * 7) % 11) as f32 / 11.0).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(pixels, [6, 1, 2, 2]), &device);
+        let y =
+            Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0, 1, 2], [6]), &device);
+        let first = adapter
+            .train_step(x.clone(), y.clone(), 0.1)
+            .expect("step")
+            .loss;
+        for _ in 1..steps {
+            adapter.train_step(x.clone(), y.clone(), 0.1).expect("step");
+        }
+        let fc = &adapter.model().expect("model").fc;
+        let norm = fc.weight.val().abs().sum() + fc.bias.as_ref().expect("bias").val().abs().sum();
+        (first, scalar(norm))
+    }
+
+    #[test]
+    fn l1_shrinks_the_weights_and_is_left_out_of_the_reported_loss() {
+        let (loss_plain, norm_plain) = train(0.0, 5);
+        let (loss_l1, norm_l1) = train(0.05, 5);
+        assert_eq!(
+            loss_plain, loss_l1,
+            "the reported loss must be the data loss"
+        );
+        assert!(
+            norm_l1 < norm_plain - 1e-3,
+            "L1 did not shrink the weights: {norm_l1} vs {norm_plain}"
+        );
+    }
+
+    #[test]
+    fn the_l1_norm_sums_every_trainable_parameter() {
+        let device = Device::flex().autodiff();
+        let tiny = Tiny {
+            fc: LinearConfig::new(4, 3).init(&device),
+        };
+        let manual = tiny.fc.weight.val().abs().sum()
+            + tiny.fc.bias.as_ref().expect("bias").val().abs().sum();
+        let norm = l1_norm(&tiny).expect("parameters");
+        assert!((scalar(norm) - scalar(manual)).abs() < 1e-5);
     }
 }

@@ -43,6 +43,10 @@ pub struct OptimizerConfig {
     pub nesterov: bool,
     /// Clip each parameter's gradient to this L2 norm.
     pub grad_clip_norm: Option<f64>,
+    /// L1 penalty: `l1 · Σ|w|` over every trainable float parameter is added to the loss
+    /// before backward (any optimiser), so each gradient gains `l1 · sign(w)`. The reported
+    /// loss stays the data loss. 0 (the default) disables it at no cost.
+    pub l1: f64,
 }
 
 impl Default for OptimizerConfig {
@@ -57,6 +61,7 @@ impl Default for OptimizerConfig {
             momentum: 0.0,
             nesterov: false,
             grad_clip_norm: None,
+            l1: 0.0,
         }
     }
 }
@@ -105,6 +110,11 @@ impl OptimizerConfig {
             self.grad_clip_norm.is_none_or(|c| c > 0.0),
             "grad_clip_norm",
             "must be > 0".into(),
+        )?;
+        check(
+            self.l1 >= 0.0 && self.l1.is_finite(),
+            "l1",
+            format!("must be finite and >= 0, got {}", self.l1),
         )
     }
 
@@ -147,5 +157,24 @@ impl OptimizerConfig {
                 .with_gradient_clipping(clip)
                 .init(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_l1_names_the_key() {
+        let bad = OptimizerConfig {
+            l1: -1e-4,
+            ..OptimizerConfig::default()
+        };
+        let err = bad.validate("optimizer").expect_err("negative l1");
+        assert!(err.to_string().contains("optimizer.l1"), "{err}");
+        assert_eq!(OptimizerConfig::default().l1, 0.0);
+        OptimizerConfig::default()
+            .validate("optimizer")
+            .expect("defaults are valid");
     }
 }

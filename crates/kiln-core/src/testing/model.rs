@@ -82,7 +82,10 @@ pub fn check_model(factory: &dyn ModelFactory, shape: ImageShape) {
         "rows do not sum to 1: {rows:?}"
     );
 
-    let dir = std::env::temp_dir().join(format!("kiln-check-model-{}", std::process::id()));
+    // One folder per call: tests run in parallel threads of one process.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("kiln-check-model-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("ckpt.safetensors");
     model.save(&path).expect("save");
