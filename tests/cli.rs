@@ -131,20 +131,20 @@ fn pipeline_runs_end_to_end_and_resumes_without_rerunning() {
     )
     .expect("json");
     let train = &summary["stages"]["train"];
-    let history = train["history"].as_array().expect("history");
+    let history = train["details"]["history"].as_array().expect("history");
     assert_eq!(history.len(), 3);
     let loss = |i: usize| history[i]["train_loss"].as_f64().expect("loss");
     assert!(
         loss(2) < loss(0),
         "training did not lower the loss: {history:?}"
     );
-    let acc = summary["stages"]["evaluate"]["accuracy"]
+    let acc = summary["stages"]["evaluate"]["metrics"]["accuracy"]
         .as_f64()
         .expect("accuracy");
     assert!(acc > 0.2, "test accuracy {acc} is no better than chance");
     assert!(
         run_dir
-            .join(train["checkpoint"].as_str().expect("checkpoint"))
+            .join(train["model"]["checkpoint"].as_str().expect("checkpoint"))
             .is_file()
     );
 
@@ -467,15 +467,15 @@ fn ensemble_stage_votes_over_the_best_trials() {
     let members = summary["stages"]["ensemble"]["members"]
         .as_array()
         .expect("members");
-    let complete = summary["stages"]["tune"]["complete"]
-        .as_u64()
+    let complete = summary["stages"]["tune"]["metrics"]["complete"]
+        .as_f64()
         .expect("complete") as usize;
     assert_eq!(
         members.len(),
         complete.min(3),
         "select = all keeps every candidate"
     );
-    let acc = summary["stages"]["evaluate_ensemble"]["accuracy"]
+    let acc = summary["stages"]["evaluate_ensemble"]["metrics"]["accuracy"]
         .as_f64()
         .expect("accuracy");
     assert!(acc > 0.2, "ensemble test accuracy {acc}");

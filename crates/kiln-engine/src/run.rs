@@ -28,7 +28,8 @@ pub struct RunOptions {
     pub quiet: bool,
 }
 
-fn run_stage(ctx: &RunContext, index: usize, stage: &PipelineStage) -> Result<StageOutput> {
+/// Runs one stage (without the skip check or recording its output).
+pub fn run_stage(ctx: &RunContext, index: usize, stage: &PipelineStage) -> Result<StageOutput> {
     if let Some(plan) = &stage.study {
         return crate::tune::run(ctx, index, stage, plan);
     }
@@ -51,6 +52,13 @@ pub fn run(
     registry: Registry,
     options: &RunOptions,
 ) -> Result<serde_json::Value> {
+    let mut ctx = open(pipeline, registry, options)?;
+    run_stages(&mut ctx)
+}
+
+/// Loads the data and opens the run directory and its database: the context the stages
+/// run in. Nothing is written before the data loaded.
+pub fn open(pipeline: Pipeline, registry: Registry, options: &RunOptions) -> Result<RunContext> {
     let progress = Progress::new(options.quiet);
     let device = crate::device::parse(&pipeline.device)
         .map_err(|m| EngineError::Core(kiln_core::Error::config("device", m)))?;
@@ -86,7 +94,7 @@ pub fn run(
         message: format!("cannot create run directory: {e}"),
     })?;
     let storage = Storage::open(&db_path(&options.run_dir))?;
-    let mut ctx = RunContext {
+    Ok(RunContext {
         pipeline,
         registry,
         splits,
@@ -96,7 +104,12 @@ pub fn run(
         augmenters,
         outputs: Vec::new(),
         progress,
-    };
+    })
+}
+
+/// Runs every stage of an opened run in order (keeping those finished with an unchanged
+/// configuration), then writes `summary.json`. Returns the summary.
+pub fn run_stages(ctx: &mut RunContext) -> Result<serde_json::Value> {
     let stages = ctx.pipeline.stages.clone();
     for (index, stage) in stages.iter().enumerate() {
         let name = &stage.name;

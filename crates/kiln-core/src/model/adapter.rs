@@ -303,9 +303,10 @@ mod tests {
     #[test]
     fn the_l1_norm_sums_every_trainable_parameter() {
         let device = Device::flex().autodiff();
-        let tiny = Tiny {
+        // Under the init lock: an unlocked draw would shift another test's seeded weights.
+        let tiny = crate::with_seed(&device, 5, || Tiny {
             fc: LinearConfig::new(4, 3).init(&device),
-        };
+        });
         let manual = tiny.fc.weight.val().abs().sum()
             + tiny.fc.bias.as_ref().expect("bias").val().abs().sum();
         let norm = l1_norm(&tiny).expect("parameters");

@@ -17,6 +17,7 @@ mod model;
 mod prune;
 mod schedule;
 mod search;
+mod stage;
 
 pub use augment::check_augmenter;
 pub use dataset::check_dataset;
@@ -25,6 +26,7 @@ pub use model::check_model;
 pub use prune::check_pruner;
 pub use schedule::check_scheduler;
 pub use search::{check_search_strategy, mixed_space};
+pub use stage::{Repeatability, check_stage};
 
 use crate::{BuildContext, PluginSpec, Registry};
 

@@ -1,0 +1,234 @@
+//! Stages on the open API: the conformance suite against every built-in stage, a stage
+//! written in this test crate, the improvement loop's stages deciding by their rules, and
+//! a finished stage kept or rerun by its configuration hash.
+
+use kiln_core::testing::{Repeatability, check_stage};
+use kiln_core::train::{Control, EpochReport, TrainSpec};
+use kiln_core::{
+    BuildContext, ParamValue, Params, Registry, Stage, StageContext, StageInput, StageOutput,
+};
+use kiln_engine::config::{Pipeline, PipelineBuilder, TuneBuilder, plugin};
+use kiln_engine::context::StageView;
+use kiln_engine::run::{RunOptions, open, run};
+use serde_json::json;
+
+use kiln_datasets as _;
+use kiln_ensemble as _;
+use kiln_models as _;
+use kiln_schedulers as _;
+use kiln_search as _;
+use kiln_stages as _;
+
+/// A stage written by a "plugin author": it reads the splits, trains a model on half the
+/// training split through the context's trainer, and hands on what it measured.
+struct HalfData {
+    epochs: usize,
+}
+
+impl Stage for HalfData {
+    fn run(&self, ctx: &dyn StageContext) -> kiln_core::Result<StageOutput> {
+        let train = &ctx.splits().train;
+        let half: Vec<usize> = (0..train.len() / 2).collect();
+        let subset = train.select(&half);
+        let recipe = ctx.recipe(&Params::new())?;
+        let spec = TrainSpec {
+            train: Some(&subset),
+            ..TrainSpec::new(&recipe, self.epochs, ctx.seed())
+        };
+        let mut epochs_seen = 0;
+        let mut on_epoch = |_: &EpochReport| -> kiln_core::Result<Control> {
+            epochs_seen += 1;
+            Ok(Control::Continue)
+        };
+        let out = ctx.train(&spec, &mut on_epoch)?;
+        let best = out.best().expect("an epoch");
+        let mut output = StageOutput::new("half_data")
+            .metric("val_accuracy", best.val_accuracy)
+            .metric("images", subset.len() as f64)
+            .metric("epochs_seen", epochs_seen as f64);
+        // Later stages train wider models.
+        output
+            .locks
+            .insert("model.width".into(), ParamValue::Int(48));
+        Ok(output)
+    }
+}
+
+/// A stage that reads the one before it.
+struct Reader {
+    from: String,
+}
+
+impl Stage for Reader {
+    fn reads(&self) -> Vec<StageInput> {
+        vec![StageInput::new("from", &self.from, &["half_data"])]
+    }
+    fn run(&self, ctx: &dyn StageContext) -> kiln_core::Result<StageOutput> {
+        let earlier = ctx.output(&self.from).expect("the earlier output");
+        let recipe = ctx.recipe(&Params::new())?;
+        Ok(StageOutput::new("reader")
+            .metric("earlier_images", earlier.metrics["images"])
+            .metric(
+                "width_now",
+                recipe.model.params["width"].as_f64().unwrap_or(0.0),
+            ))
+    }
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::with_static_plugins().expect("built-ins");
+    let mut reg = r.registrar("test");
+    reg.stage("half_data", "train on half the data", |p, ctx: &BuildContext| {
+        let epochs = p.get("epochs").and_then(|v| v.as_u64()).unwrap_or(1) as usize;
+        let _ = ctx;
+        Ok(Box::new(HalfData { epochs }))
+    })
+    .expect("register");
+    reg.stage("reader", "read an earlier stage", |p, ctx: &BuildContext| {
+        let from = p
+            .get("from")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| kiln_core::Error::config(format!("{}.from", ctx.key), "missing"))?;
+        Ok(Box::new(Reader { from: from.into() }))
+    })
+    .expect("register");
+    r
+}
+
+fn base(name: &str) -> PipelineBuilder {
+    PipelineBuilder::new(name)
+        .seed(11)
+        .dataset(plugin(
+            "glyphs",
+            json!({ "train": 240, "valid": 80, "test": 80, "size": 12 }),
+        ))
+        .model(plugin("mlp", json!({ "layers": 1, "width": 16 })))
+        .optimizer(json!({ "kind": "adam", "lr": 3e-3 }))
+        .trainer(json!({ "epochs": 2, "batch_size": 32 }))
+}
+
+fn options(dir: &std::path::Path) -> RunOptions {
+    RunOptions {
+        run_dir: dir.join("run"),
+        quiet: true,
+    }
+}
+
+#[test]
+fn a_stage_from_a_test_crate_trains_and_a_later_stage_reads_it() {
+    let registry = registry();
+    let pipeline = base("plugin")
+        .stage(json!({ "kind": "half_data", "epochs": 2 }))
+        .stage(json!({ "kind": "reader", "from": "half_data" }))
+        .build(&registry)
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = run(pipeline, registry, &options(dir.path())).expect("runs");
+    let half = &summary["stages"]["half_data"]["metrics"];
+    assert_eq!(half["images"], 120.0);
+    assert_eq!(half["epochs_seen"], 2.0);
+    let reader = &summary["stages"]["reader"]["metrics"];
+    assert_eq!(reader["earlier_images"], 120.0);
+    assert_eq!(reader["width_now"], 48.0, "the lock reached the later recipe");
+}
+
+#[test]
+fn a_stage_reading_a_missing_or_wrong_stage_is_refused_with_its_key() {
+    let registry = registry();
+    let err = base("bad")
+        .stage(json!({ "kind": "reader", "from": "nowhere" }))
+        .build(&registry)
+        .expect_err("no such stage")
+        .to_string();
+    assert!(err.contains("stages[0].from") && err.contains("nowhere"), "{err}");
+    let err = base("bad")
+        .stage(json!({ "kind": "train", "name": "t" }))
+        .stage(json!({ "kind": "reader", "from": "t" }))
+        .build(&registry)
+        .expect_err("wrong kind")
+        .to_string();
+    assert!(err.contains("stages[1].from") && err.contains("half_data"), "{err}");
+}
+
+/// Runs the conformance suite on every stage of `pipeline` in order, feeding outputs on.
+fn conform(pipeline: Pipeline, registry: Registry, timed: &[&str]) -> Vec<StageOutput> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut ctx = open(pipeline, registry, &options(dir.path())).expect("opens");
+    let stages = ctx.pipeline.stages.clone();
+    let mut outs = Vec::new();
+    for (i, stage) in stages.iter().enumerate() {
+        let out = if stage.study.is_some() {
+            kiln_engine::run::run_stage(&ctx, i, stage).expect("tune runs")
+        } else {
+            let view = StageView {
+                run: &ctx,
+                stage,
+                seed: ctx.seed(&[i as u64]),
+            };
+            let make = || {
+                ctx.registry
+                    .build_stage(&stage.spec, &BuildContext::new(0).with_key(&stage.key))
+                    .expect("builds")
+            };
+            let repeat = if timed.contains(&stage.kind.as_str()) {
+                Repeatability::Timed
+            } else {
+                Repeatability::Exact
+            };
+            check_stage(make, &view, repeat)
+        };
+        ctx.outputs.push((stage.name.clone(), out.clone()));
+        outs.push(out);
+    }
+    outs
+}
+
+#[test]
+fn every_built_in_stage_conforms() {
+    let registry = registry();
+    let pipeline = base("conform")
+        .stage(json!({ "kind": "lr_find", "steps": 30 }))
+        .stage(json!({ "kind": "batch_size", "start": 16, "max": 64, "steps": 3 }))
+        .stage(json!({ "kind": "capacity", "epochs": 1, "dims": { "model.width": [8, 32] } }))
+        .tune(
+            TuneBuilder::new(3)
+                .epochs(1)
+                .param("model.layers", json!({ "type": "int", "low": 1, "high": 2 })),
+        )
+        .stage(json!({ "kind": "train", "from": "tune", "epochs": 3, "keep_best": 2 }))
+        .stage(json!({ "kind": "ensemble", "from": "train", "top_k": 2 }))
+        .stage(json!({ "kind": "ensemble", "name": "ens_tune", "from": "tune", "top_k": 2 }))
+        .stage(json!({ "kind": "evaluate", "from": "train" }))
+        .stage(json!({ "kind": "evaluate", "name": "eval_ens", "from": "ens_tune" }))
+        .build(&registry)
+        .expect("valid");
+    let outs = conform(pipeline, registry, &["batch_size"]);
+    let kinds: Vec<&str> = outs.iter().map(|o| o.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "lr_find",
+            "batch_size",
+            "capacity",
+            "tune",
+            "train",
+            "ensemble",
+            "ensemble",
+            "evaluate",
+            "evaluate"
+        ]
+    );
+    // The batch-size finder's lock reached the later stages.
+    let bs = outs[1].locks["trainer.batch_size"].clone();
+    assert!(matches!(bs, ParamValue::Int(16 | 32 | 64)), "{bs:?}");
+    // Error analysis: a confusion matrix over every class, summing to the test images.
+    let ea = &outs[7].details["error_analysis"];
+    let total: u64 = ea["confusion"]
+        .as_array()
+        .expect("matrix")
+        .iter()
+        .flat_map(|r| r.as_array().expect("row").iter().map(|v| v.as_u64().expect("count")))
+        .sum();
+    assert_eq!(total, 80);
+    assert_eq!(outs[4].members.len(), 2, "keep_best = 2 keeps two checkpoints");
+}
