@@ -311,39 +311,14 @@ fn bench_search(
 
 fn print_summary(summary: &serde_json::Value) {
     for (stage, out) in summary["stages"].as_object().into_iter().flatten() {
-        match out["kind"].as_str() {
-            Some("tune") => {
-                let best = &out["best"];
-                println!(
-                    "{stage}: {} trials ({} complete, {} pruned, {} failed); best trial #{} {} = {}",
-                    out["trials"],
-                    out["complete"],
-                    out["pruned"],
-                    out["failed"],
-                    best["number"],
-                    out["objective"].as_str().unwrap_or("value"),
-                    best["value"]
-                );
-                println!("  best params: {}", best["params"]);
+        match serde_json::from_value::<kiln_core::StageOutput>(out.clone()) {
+            Ok(o) => {
+                println!("{stage}: {}", kiln_engine::show_stages::stage_text(&o));
+                if let Some(p) = o.params.as_ref().filter(|_| o.kind == "tune") {
+                    println!("  best params: {}", serde_json::to_string(p).unwrap_or_default());
+                }
             }
-            Some("train") => println!(
-                "{stage}: best epoch {} of {}, val accuracy {}",
-                out["best_epoch"].as_u64().map_or(0, |e| e + 1),
-                out["epochs"],
-                out["val_accuracy"]
-            ),
-            Some("evaluate") => println!(
-                "{stage}: {} accuracy of `{}` = {}",
-                out["split"].as_str().unwrap_or("test"),
-                out["from"].as_str().unwrap_or(""),
-                out["accuracy"]
-            ),
-            Some("ensemble") => println!(
-                "{stage}: {} members, val accuracy {}",
-                out["members"].as_array().map_or(0, Vec::len),
-                out["val_accuracy"]
-            ),
-            _ => println!("{stage}: {out}"),
+            Err(_) => println!("{stage}: {out}"),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod show;
+pub mod show_stages;
 pub mod storage;
 pub mod trainer;
 pub mod tune;

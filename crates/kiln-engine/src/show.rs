@@ -57,12 +57,33 @@ pub fn collect(run_dir: &Path) -> Result<serde_json::Value> {
         }));
     }
     let mut runs = serde_json::Map::new();
+    let mut health = serde_json::Map::new();
     for run in storage.runs()? {
         let stages: serde_json::Map<String, serde_json::Value> =
             storage.stage_outputs(&run)?.into_iter().collect();
+        // The last probed epoch of each stage run and trial.
+        let mut last: Vec<crate::storage::HealthRow> = Vec::new();
+        for row in storage.health(&run)? {
+            match last.last_mut() {
+                Some(prev) if prev.stage == row.stage && prev.trial == row.trial => *prev = row,
+                _ => last.push(row),
+            }
+        }
+        health.insert(
+            run.clone(),
+            serde_json::Value::Array(
+                last.into_iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "stage": r.stage, "trial": r.trial, "epoch": r.epoch, "health": r.health,
+                        })
+                    })
+                    .collect(),
+            ),
+        );
         runs.insert(run, serde_json::Value::Object(stages));
     }
-    Ok(serde_json::json!({ "run_dir": run_dir, "studies": studies, "runs": runs }))
+    Ok(serde_json::json!({ "run_dir": run_dir, "studies": studies, "runs": runs, "health": health }))
 }
 
 fn fmt_value(v: &serde_json::Value) -> String {
@@ -149,35 +170,15 @@ pub fn render(report: &serde_json::Value) -> String {
     for (run, stages) in report["runs"].as_object().into_iter().flatten() {
         let _ = writeln!(out, "run {run}");
         for (stage, o) in stages.as_object().into_iter().flatten() {
-            let line = match o["kind"].as_str() {
-                Some("tune") => format!(
-                    "best trial #{} {} = {}",
-                    fmt_value(&o["best"]["number"]),
-                    fmt_value(&o["objective"]),
-                    fmt_value(&o["best"]["value"])
-                ),
-                Some("train") => format!(
-                    "{} epochs, best epoch {}: val accuracy {}, checkpoint {}",
-                    o["epochs"],
-                    fmt_value(&o["best_epoch"]),
-                    fmt_value(&o["val_accuracy"]),
-                    fmt_value(&o["checkpoint"])
-                ),
-                Some("evaluate") => format!(
-                    "{} {} accuracy {} on {} images",
-                    fmt_value(&o["from"]),
-                    fmt_value(&o["split"]),
-                    fmt_value(&o["accuracy"]),
-                    o["images"]
-                ),
-                Some("ensemble") => format!(
-                    "{} members, val accuracy {}",
-                    o["members"].as_array().map_or(0, Vec::len),
-                    fmt_value(&o["val_accuracy"])
-                ),
-                _ => o.to_string(),
+            let line = match serde_json::from_value::<kiln_core::StageOutput>(o.clone()) {
+                Ok(parsed) => crate::show_stages::stage_text(&parsed),
+                Err(_) => o.to_string(),
             };
             let _ = writeln!(out, "  {stage:<10} {line}");
+        }
+        if let Some(rows) = report["health"][run].as_array().filter(|r| !r.is_empty()) {
+            let _ = writeln!(out, "network health (last probed epoch)");
+            out.push_str(&crate::show_stages::health_text(rows));
         }
     }
     out

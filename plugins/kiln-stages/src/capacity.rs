@@ -221,17 +221,19 @@ impl Stage for CapacityStage {
             };
             let score = point.gain_per_cost.unwrap_or(f64::NEG_INFINITY);
             if !(score >= self.config.threshold && score > f64::NEG_INFINITY) {
-                stop_reason = format!(
-                    "the best step's gain per cost {score:.4} is below the threshold {} (or its gain below min_gain {})",
-                    self.config.threshold, self.config.min_gain
-                );
+                stop_reason = if score == f64::NEG_INFINITY {
+                    format!("no step gained at least min_gain = {}", self.config.min_gain)
+                } else {
+                    format!(
+                        "the best step's gain per cost {score:.4} is below the threshold {}",
+                        self.config.threshold
+                    )
+                };
                 break;
             }
             at[d] += 1;
             point.accepted = true;
-            if let Some(last) = curve.last_mut().filter(|p| p.params == point.params) {
-                last.accepted = true;
-            } else if let Some(p) = curve.iter_mut().rev().find(|p| p.params == point.params) {
+            if let Some(p) = curve.iter_mut().rev().find(|p| p.params == point.params) {
                 p.accepted = true;
             }
             ctx.progress(&format!("grow to {}", describe(&point.params)));

@@ -174,7 +174,8 @@ impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
         let model = self.model()?.valid();
         let mut out = Vec::new();
         for t in model.collect(None, None, true) {
-            if t.dtype != burn::tensor::DType::F32 {
+            // Batch norm's running statistics are buffers, not trained weights.
+            if t.dtype != burn::tensor::DType::F32 || t.name.contains("running_") {
                 continue;
             }
             let name = t.name.clone();
