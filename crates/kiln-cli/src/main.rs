@@ -315,7 +315,10 @@ fn print_summary(summary: &serde_json::Value) {
             Ok(o) => {
                 println!("{stage}: {}", kiln_engine::show_stages::stage_text(&o));
                 if let Some(p) = o.params.as_ref().filter(|_| o.kind == "tune") {
-                    println!("  best params: {}", serde_json::to_string(p).unwrap_or_default());
+                    println!(
+                        "  best params: {}",
+                        serde_json::to_string(p).unwrap_or_default()
+                    );
                 }
             }
             Err(_) => println!("{stage}: {out}"),

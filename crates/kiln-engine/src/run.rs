@@ -144,7 +144,7 @@ pub fn run_stages(ctx: &mut RunContext) -> Result<serde_json::Value> {
                 ));
                 out
             }
-            None => run_stage(&ctx, index, stage)?,
+            None => run_stage(ctx, index, stage)?,
         };
         let json = serde_json::to_value(&output).map_err(|e| EngineError::File {
             path: db_path(&ctx.run_dir),

@@ -83,7 +83,9 @@ pub fn collect(run_dir: &Path) -> Result<serde_json::Value> {
         );
         runs.insert(run, serde_json::Value::Object(stages));
     }
-    Ok(serde_json::json!({ "run_dir": run_dir, "studies": studies, "runs": runs, "health": health }))
+    Ok(
+        serde_json::json!({ "run_dir": run_dir, "studies": studies, "runs": runs, "health": health }),
+    )
 }
 
 fn fmt_value(v: &serde_json::Value) -> String {

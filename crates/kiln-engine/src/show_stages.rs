@@ -113,7 +113,10 @@ pub fn stage_text(o: &StageOutput) -> String {
             .collect();
         if !acc.is_empty() {
             let _ = write!(s, "\n      per-class accuracy  {}", acc.join("  "));
-            let _ = write!(s, "\n      confusion (rows: true class, columns: predicted)");
+            let _ = write!(
+                s,
+                "\n      confusion (rows: true class, columns: predicted)"
+            );
             for (c, row) in ea["confusion"].as_array().into_iter().flatten().enumerate() {
                 let cells: Vec<String> = row
                     .as_array()
@@ -190,7 +193,11 @@ pub fn health_text(rows: &[serde_json::Value]) -> String {
             })
             .collect();
         if !ups.is_empty() {
-            let _ = writeln!(s, "    update/weight ratio of the weights: {}", ups.join(", "));
+            let _ = writeln!(
+                s,
+                "    update/weight ratio of the weights: {}",
+                ups.join(", ")
+            );
         }
     }
     s

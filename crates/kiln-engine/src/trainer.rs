@@ -192,7 +192,7 @@ impl Keeper<'_> {
         let periodic = self
             .policy
             .every
-            .is_some_and(|n| n > 0 && (r.epoch + 1) % n == 0);
+            .is_some_and(|n| n > 0 && (r.epoch + 1).is_multiple_of(n));
         if !among_best && !periodic {
             return Ok(());
         }
@@ -266,6 +266,7 @@ pub fn train(
         num_params: model.num_params(),
         checkpoints: Vec::new(),
     };
+    let mut first_loss = f64::NAN;
     let mut since_improvement = 0usize;
     let mut early_best = f64::NAN;
     'epochs: for epoch in 0..req.epochs {
@@ -293,6 +294,18 @@ pub fn train(
                     "diverged: training loss is {} at epoch {}, batch {b} (learning rate {lr:.3e})",
                     s.loss,
                     epoch + 1
+                )));
+                break 'epochs;
+            }
+            if first_loss.is_nan() {
+                first_loss = s.loss;
+            }
+            if t.diverge_factor > 0.0 && s.loss > t.diverge_factor * first_loss.max(1e-6) {
+                out.stopped = Some(StopReason::Diverged(format!(
+                    "diverged: training loss surged to {:.4e} at epoch {}, batch {b}, over {}× the first batch's {first_loss:.4} (learning rate {lr:.3e})",
+                    s.loss,
+                    epoch + 1,
+                    t.diverge_factor
                 )));
                 break 'epochs;
             }

@@ -110,14 +110,15 @@ pub fn run(
     let (name, key) = (&stage.name, &stage.key);
     let (config, search, pruner) = (&plan.config, &plan.search, &plan.pruner);
     let space = &narrowed_space(ctx, plan, key)?;
-    if config.from_lr_find.is_some() {
-        if let Some(p) = space.get("optimizer.lr") {
-            ctx.progress.line(&format!(
-                "[{name}] optimizer.lr searched in {:?} (from `{}`)",
-                p.distribution.numeric_bounds().map(|(l, h, _)| (l, h)),
-                config.from_lr_find.as_deref().unwrap_or_default()
-            ));
-        }
+    if let (Some(from), Some((low, high, _))) = (
+        &config.from_lr_find,
+        space
+            .get("optimizer.lr")
+            .and_then(|p| p.distribution.numeric_bounds()),
+    ) {
+        ctx.progress.line(&format!(
+            "[{name}] optimizer.lr searched in [{low:.2e}, {high:.2e}] (from `{from}`)"
+        ));
     }
     let objectives = config.objectives(&ctx.pipeline.trainer);
     let directions: Vec<Direction> = objectives.iter().map(|o| o.direction()).collect();

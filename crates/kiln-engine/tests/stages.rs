@@ -78,19 +78,27 @@ impl Stage for Reader {
 fn registry() -> Registry {
     let mut r = Registry::with_static_plugins().expect("built-ins");
     let mut reg = r.registrar("test");
-    reg.stage("half_data", "train on half the data", |p, ctx: &BuildContext| {
-        let epochs = p.get("epochs").and_then(|v| v.as_u64()).unwrap_or(1) as usize;
-        let _ = ctx;
-        Ok(Box::new(HalfData { epochs }))
-    })
+    reg.stage(
+        "half_data",
+        "train on half the data",
+        |p, ctx: &BuildContext| {
+            let epochs = p.get("epochs").and_then(|v| v.as_u64()).unwrap_or(1) as usize;
+            let _ = ctx;
+            Ok(Box::new(HalfData { epochs }))
+        },
+    )
     .expect("register");
-    reg.stage("reader", "read an earlier stage", |p, ctx: &BuildContext| {
-        let from = p
-            .get("from")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| kiln_core::Error::config(format!("{}.from", ctx.key), "missing"))?;
-        Ok(Box::new(Reader { from: from.into() }))
-    })
+    reg.stage(
+        "reader",
+        "read an earlier stage",
+        |p, ctx: &BuildContext| {
+            let from = p
+                .get("from")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| kiln_core::Error::config(format!("{}.from", ctx.key), "missing"))?;
+            Ok(Box::new(Reader { from: from.into() }))
+        },
+    )
     .expect("register");
     r
 }
@@ -129,7 +137,10 @@ fn a_stage_from_a_test_crate_trains_and_a_later_stage_reads_it() {
     assert_eq!(half["epochs_seen"], 2.0);
     let reader = &summary["stages"]["reader"]["metrics"];
     assert_eq!(reader["earlier_images"], 120.0);
-    assert_eq!(reader["width_now"], 48.0, "the lock reached the later recipe");
+    assert_eq!(
+        reader["width_now"], 48.0,
+        "the lock reached the later recipe"
+    );
 }
 
 #[test]
@@ -140,14 +151,20 @@ fn a_stage_reading_a_missing_or_wrong_stage_is_refused_with_its_key() {
         .build(&registry)
         .expect_err("no such stage")
         .to_string();
-    assert!(err.contains("stages[0].from") && err.contains("nowhere"), "{err}");
+    assert!(
+        err.contains("stages[0].from") && err.contains("nowhere"),
+        "{err}"
+    );
     let err = base("bad")
         .stage(json!({ "kind": "train", "name": "t" }))
         .stage(json!({ "kind": "reader", "from": "t" }))
         .build(&registry)
         .expect_err("wrong kind")
         .to_string();
-    assert!(err.contains("stages[1].from") && err.contains("half_data"), "{err}");
+    assert!(
+        err.contains("stages[1].from") && err.contains("half_data"),
+        "{err}"
+    );
 }
 
 /// Runs the conformance suite on every stage of `pipeline` in order, feeding outputs on.
@@ -190,11 +207,10 @@ fn every_built_in_stage_conforms() {
         .stage(json!({ "kind": "lr_find", "steps": 30 }))
         .stage(json!({ "kind": "batch_size", "start": 16, "max": 64, "steps": 3 }))
         .stage(json!({ "kind": "capacity", "epochs": 1, "dims": { "model.width": [8, 32] } }))
-        .tune(
-            TuneBuilder::new(3)
-                .epochs(1)
-                .param("model.layers", json!({ "type": "int", "low": 1, "high": 2 })),
-        )
+        .tune(TuneBuilder::new(3).epochs(1).param(
+            "model.layers",
+            json!({ "type": "int", "low": 1, "high": 2 }),
+        ))
         .stage(json!({ "kind": "train", "from": "tune", "epochs": 3, "keep_best": 2 }))
         .stage(json!({ "kind": "ensemble", "from": "train", "top_k": 2 }))
         .stage(json!({ "kind": "ensemble", "name": "ens_tune", "from": "tune", "top_k": 2 }))
@@ -227,8 +243,224 @@ fn every_built_in_stage_conforms() {
         .as_array()
         .expect("matrix")
         .iter()
-        .flat_map(|r| r.as_array().expect("row").iter().map(|v| v.as_u64().expect("count")))
+        .flat_map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|v| v.as_u64().expect("count"))
+        })
         .sum();
     assert_eq!(total, 80);
-    assert_eq!(outs[4].members.len(), 2, "keep_best = 2 keeps two checkpoints");
+    assert_eq!(
+        outs[4].members.len(),
+        2,
+        "keep_best = 2 keeps two checkpoints"
+    );
+}
+
+#[test]
+fn capacity_stops_by_its_rule_and_reports_the_curve() {
+    let registry = registry();
+    // An unreachable threshold: the sweep tries one step per dimension and stops.
+    let pipeline = base("capacity")
+        .stage(json!({
+            "kind": "capacity", "epochs": 1, "threshold": 1e12,
+            "dims": { "model.width": [8, 16, 32], "model.layers": [1, 2] }
+        }))
+        .build(&registry)
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = run(pipeline, registry, &options(dir.path())).expect("runs");
+    let out = &summary["stages"]["capacity"];
+    let curve = out["details"]["curve"].as_array().expect("curve");
+    assert_eq!(
+        curve.len(),
+        3,
+        "the start and one candidate per dimension: {curve:?}"
+    );
+    assert_eq!(curve[0]["accepted"], true);
+    assert!(curve[1..].iter().all(|p| p["accepted"] == false));
+    let stopped = out["details"]["stopped"].as_str().expect("reason");
+    assert!(
+        stopped.contains("below the threshold") || stopped.contains("min_gain"),
+        "{stopped}"
+    );
+    assert_eq!(out["locks"]["model.width"], 8, "the start size is locked");
+    assert!(curve[1]["num_params"].as_u64() > curve[0]["num_params"].as_u64());
+}
+
+#[test]
+fn lr_find_narrows_a_later_tune_and_a_too_high_rate_is_pruned_as_divergence() {
+    let registry = registry();
+    // `from_lr_find` is a tune-stage key, written as a raw table.
+    let pipeline = base("lr")
+        .stage(json!({ "kind": "lr_find", "steps": 40, "lock": false }))
+        .stage(json!({
+            "kind": "tune", "trials": 3, "epochs": 1, "from_lr_find": "lr_find",
+            "space": { "model.width": { "type": "int", "low": 8, "high": 16 } }
+        }))
+        .build(&registry);
+    let pipeline = pipeline.expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = run(pipeline, crate::registry(), &options(dir.path())).expect("runs");
+    let lr = &summary["stages"]["lr_find"]["lr"];
+    let (low, high) = (
+        lr["low"].as_f64().expect("low"),
+        lr["high"].as_f64().expect("high"),
+    );
+    assert!(low > 0.0 && low < high);
+    let storage = kiln_engine::storage::Storage::open(&dir.path().join("run/kiln.db")).expect("db");
+    let (study, _) = storage.studies().expect("studies")[0].clone();
+    for t in storage.trials(study).expect("trials") {
+        let Some(ParamValue::Float(v)) = t.params.get("optimizer.lr") else {
+            panic!("trial {} has no optimizer.lr: {:?}", t.number, t.params);
+        };
+        assert!((low..=high).contains(v), "lr {v} outside [{low}, {high}]");
+    }
+
+    // SGD at 1e4 blows up: pruned, with the divergence as its reason, and the study goes on.
+    let pipeline = base("hot")
+        .optimizer(json!({ "kind": "sgd", "lr": 1e4 }))
+        .tune(TuneBuilder::new(2).epochs(2))
+        .build(&registry)
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    run(pipeline, registry, &options(dir.path())).expect("the study finishes");
+    let storage = kiln_engine::storage::Storage::open(&dir.path().join("run/kiln.db")).expect("db");
+    let (study, _) = storage.studies().expect("studies")[0].clone();
+    let trials = storage.trials(study).expect("trials");
+    assert_eq!(trials.len(), 2);
+    for t in trials {
+        assert_eq!(t.state, kiln_core::TrialState::Pruned, "{t:?}");
+        assert!(
+            t.reason.as_deref().unwrap_or_default().contains("diverged"),
+            "{:?}",
+            t.reason
+        );
+    }
+}
+
+#[test]
+fn train_stops_early_keeps_best_and_periodic_checkpoints_with_their_state() {
+    let registry = registry();
+    let pipeline = base("early")
+        .scheduler(plugin("exponential", json!({ "gamma": 0.999 })))
+        .stage(json!({
+            "kind": "train", "epochs": 12, "patience": 1, "min_delta": 0.5,
+            "checkpoint_every": 1, "keep_best": 2
+        }))
+        .build(&registry)
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = run(pipeline, registry, &options(dir.path())).expect("runs");
+    let out = &summary["stages"]["train"];
+    // min_delta 0.5 of accuracy cannot be met twice: stopped after two epochs.
+    assert_eq!(out["metrics"]["epochs_run"], 2.0, "{out}");
+    assert_eq!(out["details"]["stopped"]["kind"], "early_stopped");
+    let checkpoints = out["details"]["checkpoints"]
+        .as_array()
+        .expect("checkpoints");
+    assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
+    let best = out["model"]["checkpoint"].as_str().expect("best");
+    let best_epoch = out["metrics"]["best_epoch"].as_f64().expect("epoch") as usize;
+    assert!(best.ends_with(&format!("train-epoch-{:03}.safetensors", best_epoch + 1)));
+    for c in checkpoints {
+        let path = dir
+            .path()
+            .join("run")
+            .join(c["path"].as_str().expect("path"));
+        assert!(path.is_file(), "{}", path.display());
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(path.with_extension("state.json")).expect("sidecar"),
+        )
+        .expect("json");
+        assert!(state["scheduler_state"].is_object(), "{state}");
+        assert_eq!(state["epoch"], c["epoch"]);
+    }
+}
+
+#[test]
+fn a_finished_stage_is_kept_only_while_its_configuration_is_unchanged() {
+    let registry = registry();
+    let build = |epochs: usize| {
+        base("hash")
+            .stage(json!({ "kind": "half_data", "epochs": epochs }))
+            .stage(json!({ "kind": "reader", "from": "half_data" }))
+            .build(&registry)
+            .expect("valid")
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = run(build(1), crate::registry(), &options(dir.path())).expect("runs");
+    let db = dir.path().join("run/kiln.db");
+    let stamp = |stage: &str| {
+        let storage = kiln_engine::storage::Storage::open(&db).expect("db");
+        storage
+            .stage_output("hash", stage)
+            .expect("read")
+            .expect("recorded")
+            .config_hash
+    };
+    let hash1 = stamp("half_data");
+    let again = run(build(1), crate::registry(), &options(dir.path())).expect("runs");
+    assert_eq!(
+        first["stages"], again["stages"],
+        "unchanged: kept as it was"
+    );
+    assert_eq!(stamp("half_data"), hash1);
+    let changed = run(build(2), registry, &options(dir.path())).expect("runs");
+    assert_eq!(
+        changed["stages"]["half_data"]["metrics"]["epochs_seen"],
+        2.0
+    );
+    assert_ne!(stamp("half_data"), hash1);
+    assert_ne!(stamp("reader"), None);
+}
+
+#[test]
+fn probes_are_recorded_and_a_health_pruner_stops_trials_on_them() {
+    let registry = registry();
+    let pipeline = base("health")
+        .trainer(json!({ "epochs": 2, "batch_size": 32, "probes": true, "probe_samples": 64 }))
+        .tune(
+            TuneBuilder::new(2)
+                .pruner(plugin("health", json!({ "max_update_ratio": 0.0 })))
+                .param(
+                    "model.width",
+                    json!({ "type": "int", "low": 8, "high": 16 }),
+                ),
+        )
+        .build(&registry)
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    run(pipeline, registry, &options(dir.path())).expect("runs");
+    let storage = kiln_engine::storage::Storage::open(&dir.path().join("run/kiln.db")).expect("db");
+    let (study, _) = storage.studies().expect("studies")[0].clone();
+    for t in storage.trials(study).expect("trials") {
+        assert_eq!(t.state, kiln_core::TrialState::Pruned);
+        assert!(
+            t.reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("update/weight")
+        );
+    }
+    let rows = storage.health("health").expect("health");
+    assert_eq!(rows.len(), 2, "one probed epoch per trial before pruning");
+    let layers = rows[0].health["layers"].as_array().expect("layers");
+    assert_eq!(layers[0]["layer"], "dense0");
+    let dead = layers[0]["dead_fraction"].as_f64().expect("dead");
+    assert!((0.0..=1.0).contains(&dead));
+    let hist: u64 = layers[0]["histogram"]["counts"]
+        .as_array()
+        .expect("bins")
+        .iter()
+        .map(|c| c.as_u64().expect("count"))
+        .sum();
+    assert_eq!(hist % 64, 0, "every probe sample × unit is binned");
+    assert!(
+        !rows[0].health["updates"]
+            .as_array()
+            .expect("updates")
+            .is_empty()
+    );
 }

@@ -105,7 +105,7 @@ impl BatchSizeStage {
         if c.steps < 2 {
             return Err(Error::config(format!("{key}.steps"), "must be at least 2"));
         }
-        if !(c.memory_mb > 0.0) {
+        if c.memory_mb.is_nan() || c.memory_mb <= 0.0 {
             return Err(Error::config(format!("{key}.memory_mb"), "must be > 0"));
         }
         if !(0.0..1.0).contains(&c.tolerance) {
@@ -180,15 +180,15 @@ impl Stage for BatchSizeStage {
         let mut stop = format!("reached the largest size {}", c.max);
         let mut size = c.start;
         while size <= c.max {
-            if let Some(prev) = points.last().and_then(|p| p.memory_mb) {
-                if 2.0 * prev > c.memory_mb {
-                    stop = format!(
-                        "size {size} would need about {:.0} MiB, over the budget of {} MiB",
-                        2.0 * prev,
-                        c.memory_mb
-                    );
-                    break;
-                }
+            if let Some(prev) = points.last().and_then(|p| p.memory_mb)
+                && 2.0 * prev > c.memory_mb
+            {
+                stop = format!(
+                    "size {size} would need about {:.0} MiB, over the budget of {} MiB",
+                    2.0 * prev,
+                    c.memory_mb
+                );
+                break;
             }
             match self.measure(ctx, &params, size, baseline) {
                 Ok(p) => {

@@ -222,7 +222,10 @@ impl Stage for CapacityStage {
             let score = point.gain_per_cost.unwrap_or(f64::NEG_INFINITY);
             if !(score >= self.config.threshold && score > f64::NEG_INFINITY) {
                 stop_reason = if score == f64::NEG_INFINITY {
-                    format!("no step gained at least min_gain = {}", self.config.min_gain)
+                    format!(
+                        "no step gained at least min_gain = {}",
+                        self.config.min_gain
+                    )
                 } else {
                     format!(
                         "the best step's gain per cost {score:.4} is below the threshold {}",

@@ -43,7 +43,11 @@ pub fn check_stage(
     let back: StageOutput = serde_json::from_value(json).expect("the output deserialises");
     assert_eq!(back.kind, first.kind, "kind lost in a JSON round trip");
     assert_eq!(back.locks, first.locks, "locks lost in a JSON round trip");
-    assert_eq!(back.models().len(), first.models().len(), "models lost in a JSON round trip");
+    assert_eq!(
+        back.models().len(),
+        first.models().len(),
+        "models lost in a JSON round trip"
+    );
     for m in first.models() {
         assert!(
             m.checkpoint.is_relative(),
@@ -61,10 +65,20 @@ pub fn check_stage(
     let second = make().run(ctx).expect("the stage runs a second time");
     assert_eq!(second.kind, first.kind, "kind differs between runs");
     if repeat == Repeatability::Exact {
-        assert_eq!(second.params, first.params, "same seed, different parameters");
+        assert_eq!(
+            second.params, first.params,
+            "same seed, different parameters"
+        );
         assert_eq!(second.locks, first.locks, "same seed, different locks");
-        assert_eq!(second.lr, first.lr, "same seed, different learning-rate finding");
-        assert_eq!(untimed(&second), untimed(&first), "same seed, different metrics");
+        assert_eq!(
+            second.lr, first.lr,
+            "same seed, different learning-rate finding"
+        );
+        assert_eq!(
+            untimed(&second),
+            untimed(&first),
+            "same seed, different metrics"
+        );
     }
     first
 }

@@ -59,6 +59,9 @@ pub struct TrainerConfig {
     pub probes: bool,
     /// Validation images in the fixed probe batch.
     pub probe_samples: usize,
+    /// A batch loss above this multiple of the run's first batch loss ends the run as
+    /// diverged (as does a NaN or infinite loss); 0 turns the surge check off.
+    pub diverge_factor: f64,
 }
 
 impl Default for TrainerConfig {
@@ -70,6 +73,7 @@ impl Default for TrainerConfig {
             eval_batch_size: 500,
             probes: false,
             probe_samples: 256,
+            diverge_factor: 20.0,
         }
     }
 }

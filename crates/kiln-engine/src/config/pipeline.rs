@@ -144,6 +144,9 @@ impl Pipeline {
                 return Err(source.error(k, "must be at least 1"));
             }
         }
+        if !(config.trainer.diverge_factor >= 0.0 && config.trainer.diverge_factor.is_finite()) {
+            return Err(source.error("trainer.diverge_factor", "must be >= 0 (0: off)"));
+        }
         crate::device::parse(&config.device).map_err(|m| source.error("device", m))?;
         let base_dir = source
             .path

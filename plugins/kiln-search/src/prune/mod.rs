@@ -9,10 +9,12 @@
 //! | threshold | `threshold` | outside fixed `lower`/`upper` bounds, or NaN |
 //! | divergence | `divergence` | NaN/inf loss, or a surge above `factor` × the running minimum |
 //! | patience | `patience` | no improvement for `patience` steps (and the `wrapped` pruner agrees) |
+//! | health | `health` | network-health limits: `max_dead_fraction`, `max_update_ratio`, `max_train_val_gap` (needs `trainer.probes`) |
 //!
 //! Every pruner here is stateless: it decides from the study it is shown, so workers can
 //! share one and a resumed study needs nothing saved.
 mod divergence;
+mod health;
 mod hyperband;
 mod median;
 mod patience;
@@ -34,6 +36,7 @@ fn curve(number: u64, state: kiln_core::TrialState, values: &[f64]) -> kiln_core
 }
 
 pub use divergence::{DivergenceConfig, DivergencePruner, Series};
+pub use health::{HealthConfig, HealthPruner};
 pub use hyperband::{HyperbandConfig, HyperbandPruner};
 pub use median::{MedianConfig, MedianPruner};
 pub use patience::{PatienceConfig, PatiencePruner};
@@ -84,6 +87,11 @@ const PRUNERS: &[(&str, &str, Build)] = &[
         "patience",
         "prune a trial that has not improved for `patience` steps (and the wrapped pruner agrees)",
         |p, c| Ok(Box::new(PatiencePruner::from_params(p, c)?)),
+    ),
+    (
+        "health",
+        "prune an unhealthy network: dead units, oversized updates or overfitting beyond limits",
+        |p, c| Ok(Box::new(HealthPruner::from_params(p, c)?)),
     ),
 ];
 
