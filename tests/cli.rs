@@ -591,8 +591,10 @@ fn coarse_to_fine_budgets_reach_the_trainer() {
         .as_array()
         .expect("trials")
         .clone();
+    // Trials at a learning rate near 1.0 diverge and are pruned before their budget ends.
     let epochs: Vec<u64> = trials
         .iter()
+        .filter(|t| t["state"] != "PRUNED")
         .map(|t| t["epochs"].as_u64().expect("epochs"))
         .collect();
     assert!(
