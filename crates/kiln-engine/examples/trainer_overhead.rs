@@ -171,6 +171,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     checkpoints: None,
                     run_dir: &run_dir,
                     early_stopping: None,
+                    scheduler_state: None,
                 };
                 let mut on_epoch = |_: &EpochReport| Ok(Control::Continue);
                 let out = trainer::train(model.as_mut(), scheduler.as_mut(), &req, &mut on_epoch)?;

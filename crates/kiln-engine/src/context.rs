@@ -141,8 +141,29 @@ impl RunContext {
         on_epoch: &mut dyn FnMut(&EpochReport) -> kiln_core::Result<Control>,
     ) -> Result<TrainOutcome> {
         let mut model = self.build_model(spec.recipe, spec.seed)?;
+        let mut scheduler_state = None;
         if let Some(init) = &spec.init_from {
-            model.load(&self.run_dir.join(init))?;
+            let path = self.run_dir.join(init);
+            model.load(&path)?;
+            if spec.resume_schedule {
+                let sidecar = path.with_extension("state.json");
+                let bad = |message: String| {
+                    EngineError::Core(Error::Checkpoint {
+                        path: sidecar.clone(),
+                        message,
+                    })
+                };
+                let text = std::fs::read_to_string(&sidecar)
+                    .map_err(|e| bad(format!("cannot read the scheduler state: {e}")))?;
+                let state: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+                scheduler_state = Some(
+                    state
+                        .get("scheduler_state")
+                        .cloned()
+                        .ok_or_else(|| bad("no `scheduler_state`".into()))?,
+                );
+            }
         }
         let mut scheduler = self.registry.build_scheduler(
             &spec.recipe.scheduler,
@@ -162,6 +183,7 @@ impl RunContext {
             checkpoints,
             run_dir: &self.run_dir,
             early_stopping: spec.early_stopping,
+            scheduler_state,
         };
         let mut with_health = |r: &EpochReport| -> kiln_core::Result<Control> {
             if let Some(h) = &r.health {

@@ -39,6 +39,8 @@ pub struct TrainRequest<'a> {
     pub run_dir: &'a Path,
     /// Early stopping.
     pub early_stopping: Option<EarlyStopping>,
+    /// A saved scheduler state to continue from (after `start`).
+    pub scheduler_state: Option<serde_json::Value>,
 }
 
 /// Mean loss and accuracy of `model` on `set`.
@@ -244,6 +246,9 @@ pub fn train(
         steps_per_epoch,
         epochs: req.epochs,
     })?;
+    if let Some(state) = &req.scheduler_state {
+        scheduler.load_state(state)?;
+    }
     let device = model.device().clone();
     let direction = t.objective.direction();
     let mut keeper = req.checkpoints.as_ref().map(|(dir, policy)| Keeper {
@@ -357,7 +362,7 @@ pub fn train(
             out.stopped = Some(StopReason::Pruned(reason));
             break;
         }
-        if let Some(es) = req.early_stopping {
+        if let Some(es) = req.early_stopping.filter(|_| epoch + 1 < req.epochs) {
             let improved = early_best.is_nan()
                 || match direction {
                     kiln_core::Direction::Maximize => value > early_best + es.min_delta,

@@ -464,3 +464,45 @@ fn probes_are_recorded_and_a_health_pruner_stops_trials_on_them() {
             .is_empty()
     );
 }
+
+#[test]
+fn fine_tuning_continues_the_schedule_saved_with_the_checkpoint() {
+    let registry = registry();
+    let gamma: f64 = 0.99;
+    let pipeline = base("resume")
+        .scheduler(plugin("exponential", json!({ "gamma": gamma })))
+        .stage(json!({ "kind": "train", "name": "a", "epochs": 2 }))
+        .stage(json!({
+            "kind": "train", "name": "b", "epochs": 1,
+            "init_from": "a", "resume_schedule": true
+        }))
+        .stage(json!({ "kind": "train", "name": "c", "epochs": 1, "init_from": "a" }))
+        .build(&registry)
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = run(pipeline, registry, &options(dir.path())).expect("runs");
+    let steps = 240_f64 / 32.0; // 7.5: 8 steps per epoch
+    let per_epoch = steps.ceil() as i32;
+    let best_a = summary["stages"]["a"]["metrics"]["best_epoch"]
+        .as_f64()
+        .expect("best epoch") as i32;
+    let lr = |stage: &str| {
+        summary["stages"][stage]["details"]["history"][0]["lr"]
+            .as_f64()
+            .expect("lr")
+    };
+    // The last step of b's first epoch continues a's schedule after its best epoch.
+    let expected = 3e-3 * gamma.powi(per_epoch * (best_a + 1) + per_epoch - 1);
+    assert!(
+        (lr("b") - expected).abs() < 1e-12,
+        "{} vs {expected}",
+        lr("b")
+    );
+    // Without resume_schedule the schedule starts afresh.
+    assert!(
+        (lr("c") - 3e-3 * gamma.powi(per_epoch - 1)).abs() < 1e-12,
+        "{}",
+        lr("c")
+    );
+    assert!(summary["stages"]["b"]["metrics"]["val_accuracy"].as_f64() > Some(0.1));
+}

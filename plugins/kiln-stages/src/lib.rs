@@ -4,10 +4,10 @@
 //!
 //! | stage | kind | parameters (defaults) | hands on |
 //! |---|---|---|---|
-//! | train | `train` | `from`, `epochs` (trainer's), `patience`, `min_delta` (0), `checkpoint_every`, `keep_best` (1) | the best checkpoint (and the top `keep_best` as members) |
+//! | train | `train` | `from`, `epochs` (trainer's), `patience`, `min_delta` (0), `checkpoint_every`, `keep_best` (1), `init_from` (fine-tune an earlier stage's model), `resume_schedule` (false) | the best checkpoint (and the top `keep_best` as members) |
 //! | evaluate | `evaluate` | `from` (last stage with a model), `worst` (10) | test accuracy, loss, per-class accuracy, confusion matrix, most confident mistakes |
 //! | ensemble | `ensemble` | `from` (tune: best trials; train: kept checkpoints), `top_k` (5), `ensembler` (`soft_vote`) | members and ensembler |
-//! | LR range test | `lr_find` | `from`, `start_lr` (1e-7), `end_lr` (1), `steps` (100), `smoothing` (0.9), `diverge_factor` (4), `lock` (true) | suggested LR and range (locks `optimizer.lr`; a tune stage's `from_lr_find` takes the range) |
+//! | LR range test | `lr_find` | `from`, `start_lr` (1e-7), `end_lr` (1), `steps` (100), `smoothing` (0.9), `diverge_factor` (4), `lock` (true) | suggested LR (min of steepest descent and minimum/10) and range (locks `optimizer.lr`; a tune stage's `from_lr_find` takes the range) |
 //! | capacity sweep | `capacity` | `dims` (required: `model.X` → values in growth order), `epochs` (2), `per` (`param` or `second`), `threshold` (0), `min_gain` (0.002), `lock` (true) | the best size (locked) and the curve |
 //! | batch-size finder | `batch_size` | `from`, `start` (8), `max` (1024), `steps` (8), `memory_mb` (4096), `tolerance` (0.05), `lock` (true) | the chosen size (locks `trainer.batch_size`) |
 //!

@@ -5,12 +5,13 @@
 //! **Suggestion rule.** With `L̄` the bias-corrected exponential moving average of the loss
 //! (β = `smoothing`, 0.9 by default: an average over ~10 steps, so that over a 100-step
 //! sweep of seven decades it lags the raw loss by under one decade — fastai's 0.98 lags by
-//! three and a half), let `lr_min` be the rate at the lowest `L̄` before divergence. The
-//! suggested rate is `lr_min / 10` — one decade below the point where the loss stops
-//! falling, where it still falls fast but safely (fastai's "minimum / 10" rule). The range
-//! worth searching, which a later `tune` stage can take with `from_lr_find`, is
-//! `[suggested / 10, lr_min]`. The steepest-descent rate is reported beside it.
-
+//! three and a half), let `lr_min` be the rate at the lowest `L̄` before divergence and
+//! `lr_steep` the rate where `L̄` falls fastest against `log(lr)` (before `lr_min`). The
+//! suggestion is the smaller of `lr_steep` (Smith's rule) and `lr_min / 10` (fastai's):
+//! one decade below the minimum overshoots when the loss is still falling there from
+//! training progress alone, and the steepest point of a short sweep is noisy; the smaller
+//! keeps the rate where the loss still falls fast. The range worth searching, which a later
+//! `tune` stage takes with `from_lr_find`, is `[suggested / 10, min(10 · suggested, lr_min)]`.
 use crate::common::params_of;
 use kiln_core::{
     BuildContext, Error, LrSuggestion, Params, Result, Rng, Stage, StageContext, StageInput,
@@ -121,12 +122,12 @@ pub fn suggest(curve: &[LrPoint]) -> Option<(LrSuggestion, f64)> {
             g(a).total_cmp(&g(b))
         })
         .map_or(lr_min, |w| w[0].lr);
-    let suggested = lr_min / 10.0;
+    let suggested = steepest.min(lr_min / 10.0);
     Some((
         LrSuggestion {
             suggested,
             low: suggested / 10.0,
-            high: lr_min,
+            high: (10.0 * suggested).min(lr_min),
         },
         steepest,
     ))
@@ -192,6 +193,11 @@ impl Stage for LrFindStage {
         if let Some(why) = &stopped {
             ctx.progress(&format!("stopped: diverged ({why})"));
         }
+        let lr_min = curve
+            .iter()
+            .filter(|p| p.smoothed.is_finite())
+            .min_by(|a, b| a.smoothed.total_cmp(&b.smoothed))
+            .map_or(f64::NAN, |p| p.lr);
         let (found, steepest) = suggest(&curve).ok_or_else(|| {
             Error::Training(format!(
                 "stage `{}`: the loss never fell between {:.1e} and {:.1e}; widen the range",
@@ -201,13 +207,13 @@ impl Stage for LrFindStage {
             ))
         })?;
         ctx.progress(&format!(
-            "suggested learning rate {:.2e} (loss lowest at {:.2e}, steepest at {:.2e}); range [{:.2e}, {:.2e}]",
-            found.suggested, found.high, steepest, found.low, found.high
+            "suggested learning rate {:.2e} (loss lowest at {lr_min:.2e}, steepest at {:.2e}); range [{:.2e}, {:.2e}]",
+            found.suggested, steepest, found.low, found.high
         ));
         let mut out = StageOutput::new("lr_find")
             .metric("suggested_lr", found.suggested)
             .metric("steepest_lr", steepest)
-            .metric("min_loss_lr", found.high);
+            .metric("min_loss_lr", lr_min);
         out.lr = Some(found);
         if c.lock {
             out.locks.insert(
@@ -216,7 +222,7 @@ impl Stage for LrFindStage {
             );
         }
         out.details = serde_json::json!({
-            "rule": "suggested = lr at the minimum smoothed loss / 10; range [suggested/10, lr at minimum]",
+            "rule": "suggested = min(steepest descent, minimum / 10) of the smoothed loss; range [suggested / 10, min(10 × suggested, minimum)]",
             "stopped": stopped,
             "curve": curve,
         });
@@ -237,19 +243,40 @@ mod tests {
     }
 
     #[test]
-    fn suggests_a_decade_below_the_minimum() {
+    fn suggests_a_decade_below_the_minimum_when_the_steepest_point_is_higher() {
+        // Steepest fall from 1e-3 to 1e-2; minimum at 1e-1.
         let curve = vec![
             point(1e-5, 2.3),
             point(1e-4, 2.2),
-            point(1e-3, 1.5),
+            point(1e-3, 2.0),
+            point(1e-2, 1.0),
+            point(1e-1, 0.9),
+            point(1.0, 3.0),
+        ];
+        let (s, steepest) = suggest(&curve).expect("a minimum");
+        assert!((steepest - 1e-3).abs() < 1e-12);
+        assert!((s.suggested - 1e-3).abs() < 1e-12, "min(1e-3, 1e-1 / 10)");
+        assert!((s.low - 1e-4).abs() < 1e-12);
+        assert!((s.high - 1e-2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn takes_the_steepest_point_when_it_is_below_a_decade_under_the_minimum() {
+        // Steepest fall from 1e-5 to 1e-4; minimum at 1e-2.
+        let curve = vec![
+            point(1e-5, 2.3),
+            point(1e-4, 1.3),
+            point(1e-3, 1.0),
             point(1e-2, 0.9),
             point(1e-1, 3.0),
         ];
         let (s, steepest) = suggest(&curve).expect("a minimum");
-        assert!((s.suggested - 1e-3).abs() < 1e-12);
-        assert!((s.high - 1e-2).abs() < 1e-12);
-        assert!((s.low - 1e-4).abs() < 1e-12);
-        assert!((steepest - 1e-4).abs() < 1e-12);
+        assert!((steepest - 1e-5).abs() < 1e-15);
+        assert!((s.suggested - 1e-5).abs() < 1e-15);
+        assert!(
+            (s.high - 1e-4).abs() < 1e-15,
+            "10 × suggested, below the minimum"
+        );
     }
 
     #[test]

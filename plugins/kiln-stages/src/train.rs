@@ -27,6 +27,12 @@ pub struct TrainConfig {
     /// Keep the best K checkpoints (an ensemble can vote across them).
     #[serde(default = "one")]
     pub keep_best: usize,
+    /// Fine-tune: start from the model an earlier stage handed on (its architecture
+    /// parameters are used unless `from` gives others).
+    pub init_from: Option<String>,
+    /// With `init_from`: continue that run's learning-rate schedule from its checkpoint.
+    #[serde(default)]
+    pub resume_schedule: bool,
 }
 
 fn one() -> usize {
@@ -59,6 +65,12 @@ impl TrainStage {
                 "must be at least 1",
             ));
         }
+        if config.resume_schedule && config.init_from.is_none() {
+            return Err(Error::config(
+                format!("{key}.resume_schedule"),
+                "needs `init_from` (the stage whose checkpoint to continue)",
+            ));
+        }
         if config.keep_best == 0 {
             return Err(Error::config(
                 format!("{key}.keep_best"),
@@ -77,18 +89,25 @@ impl TrainStage {
 
 impl Stage for TrainStage {
     fn reads(&self) -> Vec<StageInput> {
-        self.config
-            .from
-            .iter()
-            .map(|f| StageInput::new("from", f, &[]))
+        let from = self.config.from.iter().map(|f| ("from", f));
+        let init = self.config.init_from.iter().map(|f| ("init_from", f));
+        from.chain(init)
+            .map(|(key, f)| StageInput::new(key, f, &[]))
             .collect()
     }
 
     fn run(&self, ctx: &dyn StageContext) -> Result<StageOutput> {
         let c = &self.config;
-        let params = match &c.from {
-            Some(from) => params_of(ctx, from)?,
-            None => Params::new(),
+        let init = match &c.init_from {
+            Some(stage) => Some(ctx.output(stage).and_then(|o| o.model.clone()).ok_or_else(
+                || Error::Training(format!("stage `{stage}` handed on no model to start from")),
+            )?),
+            None => None,
+        };
+        let params = match (&c.from, &init) {
+            (Some(from), _) => params_of(ctx, from)?,
+            (None, Some(m)) => m.params.clone(),
+            (None, None) => Params::new(),
         };
         let recipe = ctx.recipe(&params)?;
         let epochs = c.epochs.unwrap_or(recipe.trainer.epochs);
@@ -107,6 +126,8 @@ impl Stage for TrainStage {
                 patience,
                 min_delta: c.min_delta,
             }),
+            init_from: init.as_ref().map(|m| m.checkpoint.clone()),
+            resume_schedule: c.resume_schedule,
             ..TrainSpec::new(&recipe, epochs, ctx.seed())
         };
         ctx.progress(&format!(

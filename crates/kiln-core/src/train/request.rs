@@ -52,8 +52,12 @@ pub struct TrainSpec<'a> {
     pub checkpoints: Option<CheckpointPolicy>,
     /// Early stopping; none if `None`.
     pub early_stopping: Option<EarlyStopping>,
-    /// Start from these weights instead of a fresh initialisation (fine-tuning).
+    /// Start from these weights (relative to the run directory) instead of a fresh
+    /// initialisation (fine-tuning).
     pub init_from: Option<PathBuf>,
+    /// With `init_from`: continue the schedule from the scheduler state saved beside the
+    /// checkpoint (its `*.state.json`), instead of starting it afresh.
+    pub resume_schedule: bool,
 }
 
 impl<'a> TrainSpec<'a> {
@@ -68,6 +72,7 @@ impl<'a> TrainSpec<'a> {
             checkpoints: None,
             early_stopping: None,
             init_from: None,
+            resume_schedule: false,
         }
     }
 }
