@@ -1,5 +1,6 @@
 //! The kiln trainer against a hand-written Burn loop, same model, data and batches, in one
-//! process: per-epoch time (training plus validation), interleaved rounds, medians.
+//! process: per-epoch time (training plus validation), six interleaved rounds (the hand
+//! loop first in half of them, last in the others), medians.
 //!
 //! ```sh
 //! cargo run --release -p kiln-engine --example trainer_overhead            # glyphs
@@ -14,7 +15,7 @@ use burn::prelude::{Device, Int};
 use kiln_core::train::{Control, EpochReport};
 use kiln_core::{
     BuildContext, Classifier, ClassifierAdapter, ImageSet, OptimizerConfig, PluginSpec, Recipe,
-    Registry, Rng, TrainableModel, TrainerConfig,
+    Registry, Rng, TrainerConfig,
 };
 use kiln_engine::trainer::{self, TrainRequest};
 use std::time::Instant;
@@ -63,6 +64,85 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+type Times = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// What every measurement shares.
+struct Bench<'a> {
+    registry: &'a Registry,
+    splits: &'a kiln_core::Splits,
+    device: &'a Device,
+    optimizer: &'a OptimizerConfig,
+    rounds: u64,
+    epochs: usize,
+}
+
+impl Bench<'_> {
+    /// Per-epoch times of the hand loop, kiln, and kiln with probes, on modules from `make`.
+    fn measure<M: Classifier>(
+        &self,
+        kind: &str,
+        make: impl Fn() -> kiln_core::Result<M>,
+    ) -> Result<Times, Box<dyn std::error::Error>> {
+        let (train, valid) = (&self.splits.train, &self.splits.valid);
+        let (mut hand, mut kiln, mut probed) = (Vec::new(), Vec::new(), Vec::new());
+        let hand_run = |round: u64, hand: &mut Vec<f64>| -> kiln_core::Result<()> {
+            let mut optim = self.optimizer.build();
+            let mut m = make()?;
+            for e in 0..self.epochs as u64 {
+                let (next, secs, _) =
+                    hand_epoch(m, &mut optim, train, valid, e, round, self.device);
+                m = next;
+                hand.push(secs);
+            }
+            Ok(())
+        };
+        for round in 0..self.rounds {
+            // The hand loop goes first in even rounds and last in odd ones: no position bias.
+            if round % 2 == 0 {
+                hand_run(round, &mut hand)?;
+            }
+            for (probes, sink) in [(false, &mut kiln), (true, &mut probed)] {
+                let mut model = ClassifierAdapter::boxed(make()?, self.optimizer, self.device);
+                let recipe = Recipe {
+                    model: PluginSpec::named(kind),
+                    optimizer: self.optimizer.clone(),
+                    scheduler: PluginSpec::named("constant"),
+                    trainer: TrainerConfig {
+                        batch_size: BATCH,
+                        epochs: self.epochs,
+                        probes,
+                        ..TrainerConfig::default()
+                    },
+                };
+                let mut scheduler = self.registry.build_scheduler(
+                    &recipe.scheduler,
+                    &BuildContext::new(1).with_key("scheduler"),
+                )?;
+                let run_dir = std::env::temp_dir();
+                let req = TrainRequest {
+                    train,
+                    valid,
+                    recipe: &recipe,
+                    epochs: self.epochs,
+                    seed: round,
+                    augmenters: &[],
+                    checkpoints: None,
+                    run_dir: &run_dir,
+                    early_stopping: None,
+                    scheduler_state: None,
+                };
+                let mut on_epoch = |_: &EpochReport| Ok(Control::Continue);
+                let out = trainer::train(model.as_mut(), scheduler.as_mut(), &req, &mut on_epoch)?;
+                sink.extend(out.epochs.iter().map(|e| e.seconds));
+            }
+            if round % 2 == 1 {
+                hand_run(round, &mut hand)?;
+            }
+        }
+        Ok((hand, kiln, probed))
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mnist = std::env::args().nth(1);
     let registry = Registry::with_static_plugins()?;
@@ -81,103 +161,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .load()?;
     let device = Device::flex().autodiff();
     let optimizer = OptimizerConfig::default();
-    let (rounds, epochs) = (3u64, 2usize);
+    let (rounds, epochs) = (6u64, 2usize);
     println!(
         "data: {} ({} train, {} valid); batch {BATCH}; {rounds} rounds × {epochs} epochs each",
         if mnist.is_some() { "mnist" } else { "glyphs" },
         splits.train.len(),
         splits.valid.len()
     );
-    for kind in ["mlp", "cnn"] {
-        let cfg = serde_json::json!({});
-        let ctx = BuildContext::new(1).with_key("model");
-        let (mut hand, mut kiln, mut probed) = (Vec::new(), Vec::new(), Vec::new());
-        for round in 0..rounds {
-            // Hand-written loop.
-            let mut optim = optimizer.build();
-            match kind {
-                "mlp" => {
-                    let c = kiln_models::MlpConfig::from_params(&cfg, &ctx)?;
-                    let mut m = kiln_core::with_seed(&device, 7, || c.init(&splits.spec, &device))?;
-                    for e in 0..epochs as u64 {
-                        let (next, secs, _) = hand_epoch(
-                            m,
-                            &mut optim,
-                            &splits.train,
-                            &splits.valid,
-                            e,
-                            round,
-                            &device,
-                        );
-                        m = next;
-                        hand.push(secs);
-                    }
-                }
-                _ => {
-                    let c = kiln_models::CnnConfig::from_params(&cfg, &ctx)?;
-                    let mut m = kiln_core::with_seed(&device, 7, || c.init(&splits.spec, &device))?;
-                    for e in 0..epochs as u64 {
-                        let (next, secs, _) = hand_epoch(
-                            m,
-                            &mut optim,
-                            &splits.train,
-                            &splits.valid,
-                            e,
-                            round,
-                            &device,
-                        );
-                        m = next;
-                        hand.push(secs);
-                    }
-                }
-            }
-            // The kiln trainer, probes off and on.
-            for (probes, sink) in [(false, &mut kiln), (true, &mut probed)] {
-                let mut model: Box<dyn TrainableModel> = match kind {
-                    "mlp" => {
-                        let c = kiln_models::MlpConfig::from_params(&cfg, &ctx)?;
-                        let m = kiln_core::with_seed(&device, 7, || c.init(&splits.spec, &device))?;
-                        ClassifierAdapter::boxed(m, &optimizer, &device)
-                    }
-                    _ => {
-                        let c = kiln_models::CnnConfig::from_params(&cfg, &ctx)?;
-                        let m = kiln_core::with_seed(&device, 7, || c.init(&splits.spec, &device))?;
-                        ClassifierAdapter::boxed(m, &optimizer, &device)
-                    }
-                };
-                let recipe = Recipe {
-                    model: PluginSpec::named(kind),
-                    optimizer: optimizer.clone(),
-                    scheduler: PluginSpec::named("constant"),
-                    trainer: TrainerConfig {
-                        batch_size: BATCH,
-                        epochs,
-                        probes,
-                        ..TrainerConfig::default()
-                    },
-                };
-                let mut scheduler = registry.build_scheduler(
-                    &recipe.scheduler,
-                    &BuildContext::new(1).with_key("scheduler"),
-                )?;
-                let run_dir = std::env::temp_dir();
-                let req = TrainRequest {
-                    train: &splits.train,
-                    valid: &splits.valid,
-                    recipe: &recipe,
-                    epochs,
-                    seed: round,
-                    augmenters: &[],
-                    checkpoints: None,
-                    run_dir: &run_dir,
-                    early_stopping: None,
-                    scheduler_state: None,
-                };
-                let mut on_epoch = |_: &EpochReport| Ok(Control::Continue);
-                let out = trainer::train(model.as_mut(), scheduler.as_mut(), &req, &mut on_epoch)?;
-                sink.extend(out.epochs.iter().map(|e| e.seconds));
-            }
-        }
+    let ctx = BuildContext::new(1).with_key("model");
+    let cfg = serde_json::json!({});
+    let mlp = kiln_models::MlpConfig::from_params(&cfg, &ctx)?;
+    let cnn = kiln_models::CnnConfig::from_params(&cfg, &ctx)?;
+    let bench = Bench {
+        registry: &registry,
+        splits: &splits,
+        device: &device,
+        optimizer: &optimizer,
+        rounds,
+        epochs,
+    };
+    let mlp = bench.measure("mlp", || {
+        kiln_core::with_seed(&device, 7, || mlp.init(&splits.spec, &device))
+    })?;
+    let cnn = bench.measure("cnn", || {
+        kiln_core::with_seed(&device, 7, || cnn.init(&splits.spec, &device))
+    })?;
+    for (kind, (mut hand, mut kiln, mut probed)) in [("mlp", mlp), ("cnn", cnn)] {
         let (h, k, p) = (median(&mut hand), median(&mut kiln), median(&mut probed));
         println!(
             "{kind}: hand-written {h:.3} s/epoch, kiln {k:.3} s/epoch ({:+.1} %), kiln with probes {p:.3} s/epoch ({:+.1} %)",

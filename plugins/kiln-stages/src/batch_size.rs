@@ -9,7 +9,7 @@
 //! result, not a crash. The chosen size is the fastest per sample; a smaller size within
 //! `tolerance` of it wins (it generalises better and leaves memory spare).
 
-use crate::common::params_of;
+use crate::common::{params_from, reads_from};
 use kiln_core::{
     BuildContext, Error, ParamValue, Params, Result, Rng, Stage, StageContext, StageInput,
     StageOutput,
@@ -162,19 +162,12 @@ impl BatchSizeStage {
 
 impl Stage for BatchSizeStage {
     fn reads(&self) -> Vec<StageInput> {
-        self.config
-            .from
-            .iter()
-            .map(|f| StageInput::new("from", f, &[]))
-            .collect()
+        reads_from(self.config.from.as_deref())
     }
 
     fn run(&self, ctx: &dyn StageContext) -> Result<StageOutput> {
         let c = &self.config;
-        let params = match &c.from {
-            Some(f) => params_of(ctx, f)?,
-            None => Params::new(),
-        };
+        let params = params_from(ctx, c.from.as_deref())?;
         let baseline = resident_mb();
         let mut points: Vec<BatchSizePoint> = Vec::new();
         let mut stop = format!("reached the largest size {}", c.max);

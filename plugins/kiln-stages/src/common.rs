@@ -1,7 +1,7 @@
 //! Small helpers the stages share.
 
 use kiln_core::train::EpochReport;
-use kiln_core::{Error, ParamValue, Params, Result, StageContext};
+use kiln_core::{Error, Params, Result, StageContext, StageInput};
 
 /// The parameters an earlier stage hands on: its best parameters, else its model's.
 pub fn params_of(ctx: &dyn StageContext, from: &str) -> Result<Params> {
@@ -18,16 +18,18 @@ pub fn params_of(ctx: &dyn StageContext, from: &str) -> Result<Params> {
         })
 }
 
-/// Parameters as `name=value` pairs.
-pub fn describe(params: &Params) -> String {
-    params
-        .iter()
-        .map(|(k, v)| match v {
-            ParamValue::Float(f) => format!("{k}={f:.4e}"),
-            other => format!("{k}={other}"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+pub use kiln_core::space::describe;
+
+/// The parameters of stage `from` if one is named, else none (the base config).
+pub fn params_from(ctx: &dyn StageContext, from: Option<&str>) -> Result<Params> {
+    from.map_or(Ok(Params::new()), |f| params_of(ctx, f))
+}
+
+/// An optional earlier stage named by parameter `from`, of any kind.
+pub fn reads_from(from: Option<&str>) -> Vec<StageInput> {
+    from.map(|f| StageInput::new("from", f, &[]))
+        .into_iter()
+        .collect()
 }
 
 /// One epoch as a progress line.

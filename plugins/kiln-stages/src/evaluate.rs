@@ -1,6 +1,7 @@
 //! `evaluate`: test-set metrics of an earlier stage's model or ensemble, with error
 //! analysis — per-class accuracy, the confusion matrix, the most confidently wrong samples.
 
+use crate::common::reads_from;
 use kiln_core::{
     BuildContext, Error, ImageSet, PluginSpec, Predictions, Result, Stage, StageContext,
     StageInput, StageOutput,
@@ -116,11 +117,7 @@ fn test_set(ctx: &dyn StageContext) -> (&ImageSet, &'static str) {
 
 impl Stage for EvaluateStage {
     fn reads(&self) -> Vec<StageInput> {
-        self.config
-            .from
-            .iter()
-            .map(|f| StageInput::new("from", f, &[]))
-            .collect()
+        reads_from(self.config.from.as_deref())
     }
 
     fn run(&self, ctx: &dyn StageContext) -> Result<StageOutput> {

@@ -12,10 +12,9 @@
 //! training progress alone, and the steepest point of a short sweep is noisy; the smaller
 //! keeps the rate where the loss still falls fast. The range worth searching, which a later
 //! `tune` stage takes with `from_lr_find`, is `[suggested / 10, min(10 · suggested, lr_min)]`.
-use crate::common::params_of;
+use crate::common::{params_from, reads_from};
 use kiln_core::{
-    BuildContext, Error, LrSuggestion, Params, Result, Rng, Stage, StageContext, StageInput,
-    StageOutput,
+    BuildContext, Error, LrSuggestion, Result, Rng, Stage, StageContext, StageInput, StageOutput,
 };
 use serde::{Deserialize, Serialize};
 
@@ -135,19 +134,12 @@ pub fn suggest(curve: &[LrPoint]) -> Option<(LrSuggestion, f64)> {
 
 impl Stage for LrFindStage {
     fn reads(&self) -> Vec<StageInput> {
-        self.config
-            .from
-            .iter()
-            .map(|f| StageInput::new("from", f, &[]))
-            .collect()
+        reads_from(self.config.from.as_deref())
     }
 
     fn run(&self, ctx: &dyn StageContext) -> Result<StageOutput> {
         let c = &self.config;
-        let params = match &c.from {
-            Some(f) => params_of(ctx, f)?,
-            None => Params::new(),
-        };
+        let params = params_from(ctx, c.from.as_deref())?;
         let recipe = ctx.recipe(&params)?;
         let mut model = ctx.build_model(&recipe, ctx.seed())?;
         let train = &ctx.splits().train;

@@ -14,7 +14,7 @@ mod value;
 
 pub use config::{ParamConfig, SearchSpaceConfig};
 pub use distribution::Distribution;
-pub use value::{ParamValue, Params};
+pub use value::{ParamValue, Params, describe};
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

@@ -66,3 +66,15 @@ impl std::fmt::Display for ParamValue {
 
 /// A trial's parameters by name. Ordered, so that iteration and hashing are stable.
 pub type Params = BTreeMap<String, ParamValue>;
+
+/// Parameters as `name=value` pairs, for progress lines (floats in scientific notation).
+pub fn describe(params: &Params) -> String {
+    params
+        .iter()
+        .map(|(k, v)| match v {
+            ParamValue::Float(f) => format!("{k}={f:.4e}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -3,8 +3,7 @@
 use super::{Source, StudyPlan};
 use crate::error::Result;
 use kiln_core::{
-    BuildContext, Error, OptimizerConfig, ParamValue, Params, PluginSpec, Recipe, Registry,
-    TrainerConfig,
+    BuildContext, Error, OptimizerConfig, Params, PluginSpec, Recipe, Registry, TrainerConfig,
 };
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -372,13 +371,4 @@ impl Pipeline {
 }
 
 /// A trial's parameters as `name=value` pairs for progress lines.
-pub fn describe(params: &Params) -> String {
-    params
-        .iter()
-        .map(|(k, v)| match v {
-            ParamValue::Float(f) => format!("{k}={f:.4e}"),
-            other => format!("{k}={other}"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use kiln_core::space::describe;
