@@ -319,10 +319,56 @@ fn malformed_pipeline_is_one_clear_line() {
         &run(&p, &dir.path().join("r"), &[]),
         &["range.toml:", "optimizer.lr", "log scale"],
     );
+    // A stage plugin's bad parameter and a reference to a stage that is not there.
+    let text = pipeline(2, 1, "{ kind = \"random\" }").replace(
+        "from = \"tune\"\nepochs = 3",
+        "from = \"tune\"\nepochs = 3\npatience = 0",
+    );
+    let p = write(dir.path(), "patience.toml", &text);
+    assert_clean_error(
+        &run(&p, &dir.path().join("r"), &[]),
+        &["patience.toml:41", "stages[1].patience", "at least 1"],
+    );
+    let text =
+        pipeline(2, 1, "{ kind = \"random\" }").replace("from = \"tune\"", "from = \"tnue\"");
+    let p = write(dir.path(), "from.toml", &text);
+    assert_clean_error(
+        &run(&p, &dir.path().join("r"), &[]),
+        &[
+            "from.toml:",
+            "stages[1].from",
+            "no earlier stage named `tnue`",
+        ],
+    );
     assert!(
         !dir.path().join("r").exists(),
         "a failed check left a run directory behind"
     );
+}
+
+#[test]
+fn show_prints_error_analysis_and_network_health() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = pipeline(2, 1, "{ kind = \"random\" }").replace(
+        "epochs = 2\n",
+        "epochs = 2\nprobes = true\nprobe_samples = 32\n",
+    );
+    let p = write(dir.path(), "p.toml", &text);
+    let run_dir = dir.path().join("run");
+    let out = run(&p, &run_dir, &["--quiet"]);
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    let out = kiln().arg("show").arg(&run_dir).output().expect("show");
+    assert!(out.status.success(), "show failed: {}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "per-class accuracy",
+        "confusion (rows: true class",
+        "network health",
+        "dense0",
+        "update/weight ratio",
+    ] {
+        assert!(text.contains(needle), "`{needle}` missing from:\n{text}");
+    }
 }
 
 #[test]
