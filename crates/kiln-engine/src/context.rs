@@ -212,6 +212,21 @@ pub struct StageView<'a> {
     pub stage: &'a PipelineStage,
     /// Its seed.
     pub seed: u64,
+    /// Training runs this stage has started (health records of the second and later runs
+    /// are kept apart as `stage (run N)`).
+    pub runs: std::cell::Cell<u64>,
+}
+
+impl<'a> StageView<'a> {
+    /// The view of `stage`, with its seed.
+    pub fn new(run: &'a RunContext, stage: &'a PipelineStage, seed: u64) -> Self {
+        StageView {
+            run,
+            stage,
+            seed,
+            runs: std::cell::Cell::new(0),
+        }
+    }
 }
 
 impl StageContext for StageView<'_> {
@@ -273,9 +288,14 @@ impl StageContext for StageView<'_> {
         spec: &TrainSpec<'_>,
         on_epoch: &mut dyn FnMut(&EpochReport) -> kiln_core::Result<Control>,
     ) -> kiln_core::Result<TrainOutcome> {
-        self.run
-            .train(&self.stage.name, None, spec, on_epoch)
-            .map_err(core)
+        let n = self.runs.get() + 1;
+        self.runs.set(n);
+        let label = if n == 1 {
+            self.stage.name.clone()
+        } else {
+            format!("{} (run {n})", self.stage.name)
+        };
+        self.run.train(&label, None, spec, on_epoch).map_err(core)
     }
     fn evaluate(
         &self,

@@ -20,6 +20,7 @@ pub mod device;
 mod error;
 pub mod progress;
 pub mod report;
+mod report_stages;
 pub mod run;
 pub mod show;
 pub mod show_stages;

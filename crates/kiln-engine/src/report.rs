@@ -1,5 +1,6 @@
 //! `kiln show RUN --html FILE`: a self-contained HTML report with SVG plots — each study's
-//! optimisation history and the train stage's learning curves — and the trial tables.
+//! optimisation history, then per stage its learning curves, the LR range test's sweep, the
+//! capacity curve, the confusion matrix — and the trial tables.
 //! Every string that came from the user (names, parameters, reasons) is escaped.
 
 use std::fmt::Write as _;
@@ -25,14 +26,23 @@ const H: f64 = 260.0;
 const PAD: f64 = 40.0;
 
 /// One plotted series: points, colour, whether to join them, legend.
-struct Series<'a> {
-    points: Vec<(f64, f64)>,
-    colour: &'a str,
-    line: bool,
-    label: &'a str,
+pub(crate) struct Series<'a> {
+    pub(crate) points: Vec<(f64, f64)>,
+    pub(crate) colour: &'a str,
+    pub(crate) line: bool,
+    pub(crate) label: &'a str,
 }
 
-fn plot(title: &str, x_label: &str, series: &[Series<'_>]) -> String {
+/// An axis bound, short: integers as such, others to four significant digits.
+fn short(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}").trim_end_matches('0').to_string()
+    }
+}
+
+pub(crate) fn plot(title: &str, x_label: &str, series: &[Series<'_>]) -> String {
     let all: Vec<(f64, f64)> = series
         .iter()
         .flat_map(|s| s.points.iter().copied())
@@ -78,10 +88,12 @@ fn plot(title: &str, x_label: &str, series: &[Series<'_>]) -> String {
     );
     let _ = write!(
         svg,
-        r#"<text x="{}" y="{}" font-size="11" text-anchor="end">{} {x0}…{x1}</text>"#,
+        r#"<text x="{}" y="{}" font-size="11" text-anchor="end">{} {}…{}</text>"#,
         W - PAD,
         H - PAD + 14.0,
-        escape(x_label)
+        escape(x_label),
+        short(x0),
+        short(x1)
     );
     for (i, s) in series.iter().enumerate() {
         let pts: Vec<(f64, f64)> = s
@@ -223,60 +235,7 @@ pub fn render(report: &serde_json::Value) -> String {
     for (run, stages) in report["runs"].as_object().into_iter().flatten() {
         let _ = write!(html, "<h2>run {}</h2>", escape(run));
         for (stage, o) in stages.as_object().into_iter().flatten() {
-            if let Some(history) = o["history"].as_array() {
-                let series = |key: &str| {
-                    history
-                        .iter()
-                        .filter_map(|e| Some((e["epoch"].as_f64()? + 1.0, e[key].as_f64()?)))
-                        .collect::<Vec<_>>()
-                };
-                html.push_str(&plot(
-                    &format!("{stage}: loss"),
-                    "epoch",
-                    &[
-                        Series {
-                            points: series("train_loss"),
-                            colour: "#1f77b4",
-                            line: true,
-                            label: "train loss",
-                        },
-                        Series {
-                            points: series("val_loss"),
-                            colour: "#d62728",
-                            line: true,
-                            label: "val loss",
-                        },
-                    ],
-                ));
-                html.push_str(&plot(
-                    &format!("{stage}: accuracy"),
-                    "epoch",
-                    &[
-                        Series {
-                            points: series("train_accuracy"),
-                            colour: "#1f77b4",
-                            line: true,
-                            label: "train acc",
-                        },
-                        Series {
-                            points: series("val_accuracy"),
-                            colour: "#d62728",
-                            line: true,
-                            label: "val acc",
-                        },
-                    ],
-                ));
-            }
-            let mut brief = o.clone();
-            if let Some(m) = brief.as_object_mut() {
-                m.remove("history");
-            }
-            let _ = write!(
-                html,
-                "<h3>{}</h3><pre>{}</pre>",
-                escape(stage),
-                escape(&serde_json::to_string_pretty(&brief).unwrap_or_default())
-            );
+            html.push_str(&crate::report_stages::stage_html(stage, o));
         }
     }
     html.push_str("</body></html>");

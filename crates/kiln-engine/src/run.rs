@@ -37,11 +37,7 @@ pub fn run_stage(ctx: &RunContext, index: usize, stage: &PipelineStage) -> Resul
     let plugin = ctx
         .registry
         .build_stage(&stage.spec, &ctx.build_ctx(&stage.key, seed))?;
-    let view = StageView {
-        run: ctx,
-        stage,
-        seed,
-    };
+    let view = StageView::new(ctx, stage, seed);
     Ok(plugin.run(&view)?)
 }
 

@@ -157,6 +157,25 @@ pub fn health_text(rows: &[serde_json::Value]) -> String {
             None => r["stage"].as_str().unwrap_or("?").to_string(),
         };
         let h = &r["health"];
+        if r["trial"].is_u64() {
+            // Trials get one line each: the worst layer and the largest update.
+            let worst = |list: &serde_json::Value, key: &str| {
+                list.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l[key].as_f64())
+                    .fold(0.0, f64::max)
+            };
+            let _ = writeln!(
+                s,
+                "  {who}, epoch {}: dead units up to {:.1}%, update/weight ratio up to {:.1e}, train-val gap {:.4}",
+                r["epoch"].as_u64().map_or(0, |e| e + 1),
+                worst(&h["layers"], "dead_fraction") * 100.0,
+                worst(&h["updates"], "ratio"),
+                h["train_val_gap"].as_f64().unwrap_or(f64::NAN)
+            );
+            continue;
+        }
         let _ = writeln!(
             s,
             "  {who}, epoch {}: train-val accuracy gap {:.4}",

@@ -177,11 +177,7 @@ fn conform(pipeline: Pipeline, registry: Registry, timed: &[&str]) -> Vec<StageO
         let out = if stage.study.is_some() {
             kiln_engine::run::run_stage(&ctx, i, stage).expect("tune runs")
         } else {
-            let view = StageView {
-                run: &ctx,
-                stage,
-                seed: ctx.seed(&[i as u64]),
-            };
+            let view = StageView::new(&ctx, stage, ctx.seed(&[i as u64]));
             let make = || {
                 ctx.registry
                     .build_stage(&stage.spec, &BuildContext::new(0).with_key(&stage.key))
