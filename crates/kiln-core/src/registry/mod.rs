@@ -181,12 +181,7 @@ impl Registry {
             .get(&(family, name.to_string()))
             .ok_or_else(|| {
                 let known = self.names(family);
-                let suggestion = known
-                    .iter()
-                    .map(|k| (strsim::damerau_levenshtein(k, name), k))
-                    .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-                    .min()
-                    .map(|(_, k)| k.clone());
+                let suggestion = closest(&known, name);
                 Error::UnknownPlugin {
                     family,
                     name: name.to_string(),
@@ -195,6 +190,16 @@ impl Registry {
                 }
             })
     }
+}
+
+/// The name in `known` closest to `name`, if one is close enough to be a typo.
+pub fn closest(known: &[String], name: &str) -> Option<String> {
+    known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(k, name), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k.clone())
 }
 
 macro_rules! family_api {

@@ -233,6 +233,25 @@ impl Pipeline {
                     raw, &key, &p, source, registry,
                 )?))
             } else {
+                if let Err(Error::UnknownPlugin {
+                    family,
+                    name,
+                    mut known,
+                    ..
+                }) = registry.get(kiln_core::Family::Stage, &kind)
+                {
+                    // `tune` is the engine's own stage: name it among the choices.
+                    known.push("tune".into());
+                    known.sort();
+                    let suggestion = kiln_core::registry::closest(&known, &name);
+                    let e = Error::UnknownPlugin {
+                        family,
+                        name,
+                        known,
+                        suggestion,
+                    };
+                    return Err(source.error(&format!("{key}.kind"), e));
+                }
                 let stage = registry
                     .build_stage(&s, &ctx.with_key(key.clone()))
                     .map_err(loc)?;
