@@ -1,0 +1,110 @@
+//! Helpers the binary's end-to-end tests share: the built `kiln`, a small pipeline file,
+//! running a pipeline and reading `kiln show --json`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn kiln() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kiln"))
+}
+
+/// A small, fast pipeline: an MLP on 16×16 glyphs.
+pub fn pipeline(trials: usize, workers: usize, search: &str) -> String {
+    format!(
+        r#"
+name = "e2e"
+seed = 11
+workers = {workers}
+
+[dataset]
+kind = "glyphs"
+train = 400
+valid = 100
+test = 100
+size = 16
+
+[model]
+kind = "mlp"
+layers = 1
+width = 32
+
+[optimizer]
+kind = "adam"
+lr = 3e-3
+
+[trainer]
+batch_size = 32
+epochs = 2
+
+[[stages]]
+kind = "tune"
+trials = {trials}
+search = {search}
+pruner = {{ kind = "median", n_startup_trials = 2 }}
+
+[stages.space]
+"optimizer.lr" = {{ type = "float", low = 1e-3, high = 3e-2, log = true }}
+"model.width" = {{ type = "int", low = 16, high = 64, step = 16 }}
+"model.activation" = {{ type = "categorical", choices = ["relu", "gelu"] }}
+
+[[stages]]
+kind = "train"
+from = "tune"
+epochs = 3
+
+[[stages]]
+kind = "evaluate"
+"#
+    )
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write pipeline");
+    p
+}
+
+pub fn run(pipeline: &Path, run_dir: &Path, extra: &[&str]) -> Output {
+    kiln()
+        .arg("run")
+        .arg(pipeline)
+        .arg("--run-dir")
+        .arg(run_dir)
+        .args(extra)
+        .output()
+        .expect("run kiln")
+}
+
+pub fn show(run_dir: &Path) -> serde_json::Value {
+    let out = kiln()
+        .arg("show")
+        .arg(run_dir)
+        .arg("--json")
+        .output()
+        .expect("show");
+    assert!(
+        out.status.success(),
+        "show failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("show --json prints JSON")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn assert_clean_error(out: &Output, needles: &[&str]) {
+    assert!(!out.status.success(), "expected failure");
+    let err = stderr(out);
+    assert!(
+        !err.contains("panicked") && !err.contains("panic at"),
+        "panicked: {err}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+}
