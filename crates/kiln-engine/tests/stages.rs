@@ -212,6 +212,7 @@ fn every_built_in_stage_conforms() {
         .stage(json!({ "kind": "ensemble", "name": "ens_tune", "from": "tune", "top_k": 2 }))
         .stage(json!({ "kind": "evaluate", "from": "train" }))
         .stage(json!({ "kind": "evaluate", "name": "eval_ens", "from": "ens_tune" }))
+        .stage(json!({ "kind": "pseudo_label", "from": "tune", "holdout": 0.5, "rounds": 1, "threshold": 0.3 }))
         .build(&registry)
         .expect("valid");
     let outs = conform(pipeline, registry, &["batch_size"]);
@@ -227,7 +228,8 @@ fn every_built_in_stage_conforms() {
             "ensemble",
             "ensemble",
             "evaluate",
-            "evaluate"
+            "evaluate",
+            "pseudo_label"
         ]
     );
     // The batch-size finder's lock reached the later stages.
@@ -501,4 +503,62 @@ fn fine_tuning_continues_the_schedule_saved_with_the_checkpoint() {
         lr("c")
     );
     assert!(summary["stages"]["b"]["metrics"]["val_accuracy"].as_f64() > Some(0.1));
+}
+
+#[test]
+fn pseudo_labelling_records_its_rounds_against_a_labelled_only_baseline() {
+    let registry = registry();
+    let err = base("pl")
+        .stage(json!({ "kind": "pseudo_label" }))
+        .build(&registry)
+        .expect_err("no model and no pool")
+        .to_string();
+    assert!(err.contains("stages[0].from"), "{err}");
+    let pipeline = base("pl")
+        .trainer(json!({ "epochs": 3, "batch_size": 32 }))
+        .stage(json!({
+            "kind": "pseudo_label", "holdout": 0.5, "rounds": 2, "threshold": 0.5,
+            "per_class_cap": 6
+        }))
+        .build(&registry)
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = run(pipeline, registry, &options(dir.path())).expect("runs");
+    let out = &summary["stages"]["pseudo_label"];
+    let (labelled, pool) = (
+        out["details"]["labelled"].as_u64().expect("labelled"),
+        out["details"]["pool"].as_u64().expect("pool"),
+    );
+    assert_eq!(
+        labelled + pool,
+        240,
+        "a stratified half of the training split is the pool"
+    );
+    assert!(pool.abs_diff(120) <= 10, "{pool}");
+    let baseline = out["metrics"]["baseline_val_accuracy"]
+        .as_f64()
+        .expect("baseline");
+    let best = out["metrics"]["val_accuracy"].as_f64().expect("best");
+    assert!(best >= baseline, "the stage hands on the better model");
+    for r in out["details"]["rounds"].as_array().expect("rounds") {
+        let added = r["added"].as_u64().expect("added");
+        let per_class: u64 = r["per_class"]
+            .as_array()
+            .expect("per class")
+            .iter()
+            .map(|n| n.as_u64().expect("count"))
+            .sum();
+        assert_eq!(per_class, added);
+        assert!(
+            r["per_class"]
+                .as_array()
+                .expect("per class")
+                .iter()
+                .all(|n| n.as_u64() <= Some(6))
+        );
+        let acc = r["pseudo_label_accuracy"].as_f64().expect("labels known");
+        assert!((0.0..=1.0).contains(&acc));
+    }
+    let model = out["model"]["checkpoint"].as_str().expect("model");
+    assert!(dir.path().join("run").join(model).is_file());
 }

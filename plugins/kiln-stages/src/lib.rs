@@ -9,6 +9,7 @@
 //! | ensemble | `ensemble` | `from` (tune: best trials; train: kept checkpoints), `top_k` (5), `ensembler` (`soft_vote`) | members and ensembler |
 //! | LR range test | `lr_find` | `from`, `start_lr` (1e-7), `end_lr` (1), `steps` (100), `smoothing` (0.9), `diverge_factor` (4), `lock` (true) | suggested LR (min of steepest descent and minimum/10) and range (locks `optimizer.lr`; a tune stage's `from_lr_find` takes the range) |
 //! | capacity sweep | `capacity` | `dims` (required: `model.X` → values in growth order), `epochs` (2), `per` (`param` or `second`), `threshold` (0), `min_gain` (0.002), `lock` (true) | the best size (locked) and the curve |
+//! | pseudo-labelling | `pseudo_label` | `from`, `threshold` (0.95), `per_class_cap`, `rounds` (3), `epochs` (trainer's), `fine_tune` (true), `holdout` (pool = a share of the training split), `min_delta` (0) | the best model; per round the counts per class and pseudo-label accuracy |
 //! | batch-size finder | `batch_size` | `from`, `start` (8), `max` (1024), `steps` (8), `memory_mb` (4096), `tolerance` (0.05), `lock` (true) | the chosen size (locks `trainer.batch_size`) |
 //!
 //! Every stage's output is a [`kiln_core::StageOutput`]; `locks` become the defaults of
@@ -21,6 +22,7 @@ mod common;
 mod ensemble;
 mod evaluate;
 mod lr_find;
+mod pseudo_label;
 mod train;
 
 pub use batch_size::{BatchSizeConfig, BatchSizePoint, BatchSizeStage};
@@ -28,6 +30,7 @@ pub use capacity::{CapacityConfig, CapacityPoint, CapacityStage, Cost};
 pub use ensemble::{EnsembleConfig, EnsembleStage};
 pub use evaluate::{ErrorAnalysis, EvaluateConfig, EvaluateStage, Mistake};
 pub use lr_find::{LrFindConfig, LrFindStage, LrPoint, suggest};
+pub use pseudo_label::{PseudoLabelConfig, PseudoLabelStage, PseudoRound};
 pub use train::{TrainConfig, TrainStage};
 
 use kiln_core::{Registrar, Result};
@@ -58,6 +61,11 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "capacity",
         "grow depth and width step by step while the gain per cost pays",
         |params, ctx| Ok(Box::new(CapacityStage::from_params(params, ctx)?)),
+    )?;
+    r.stage(
+        "pseudo_label",
+        "add confidently predicted unlabelled samples and retrain, while validation improves",
+        |params, ctx| Ok(Box::new(PseudoLabelStage::from_params(params, ctx)?)),
     )?;
     r.stage(
         "batch_size",
