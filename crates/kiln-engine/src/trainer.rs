@@ -305,7 +305,9 @@ pub fn train(
             if first_loss.is_nan() {
                 first_loss = s.loss;
             }
-            if t.diverge_factor > 0.0 && s.loss > t.diverge_factor * first_loss.max(1e-6) {
+            // The floor keeps a fine-tuning run, whose first loss is already small, from calling
+            // an ordinary bad batch a divergence.
+            if t.diverge_factor > 0.0 && s.loss > t.diverge_factor * first_loss.max(1.0) {
                 out.stopped = Some(StopReason::Diverged(format!(
                     "diverged: training loss surged to {:.4e} at epoch {}, batch {b}, over {}× the first batch's {first_loss:.4} (learning rate {lr:.3e})",
                     s.loss,

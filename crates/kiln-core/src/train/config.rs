@@ -59,8 +59,8 @@ pub struct TrainerConfig {
     pub probes: bool,
     /// Validation images in the fixed probe batch.
     pub probe_samples: usize,
-    /// A batch loss above this multiple of the run's first batch loss ends the run as
-    /// diverged (as does a NaN or infinite loss); 0 turns the surge check off.
+    /// A batch loss above this multiple of the run's first batch loss (taken as at least 1)
+    /// ends the run as diverged (as does a NaN or infinite loss); 0 turns the surge check off.
     pub diverge_factor: f64,
 }
 
