@@ -3,8 +3,12 @@
 //! | dataset | kind | parameters | notes |
 //! |---|---|---|---|
 //! | MNIST IDX | `mnist` | `path`, `valid_fraction` (0.1), `limit` | reads `train-*`/`t10k-*` IDX files, gzip or raw; checks magic, dimensions and lengths |
+//! | CIFAR-10 binary | `cifar10` | `path`, `valid_fraction` (0.1), `limit`, `batches` (every `data_batch_N.bin` of 1..=5 present) | 3×32×32 RGB, 10 classes; `test_batch.bin` optional; checks record length and labels |
+//! | CSV / delimited text | `csv` | `path`, `test_path`, `label` (last column; name or 0-based index), `header` (true), `delimiter` (","), `shape` (1×1×F), `valid_fraction` (0.1), `scale` | numeric features plus a label column; integer labels are classes, string labels map to classes in sorted order; ragged rows and non-numbers name file and line |
 //! | generated glyphs | `glyphs` | `train` (3000), `valid` (600), `test` (1000), `size` (28), `noise` (0.25), `max_rotation` (30°), `clutter` (0.6) | 10 stroke glyphs under random rotation, shift, scale, thickness and noise; made offline, deterministic under the seed |
 
+pub mod cifar10;
+pub mod csv;
 pub mod glyphs;
 pub mod idx;
 pub mod mnist;
@@ -17,6 +21,16 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "mnist",
         "MNIST-style IDX files (gzip or raw) from a folder",
         |params, ctx| Ok(Box::new(mnist::MnistSource::from_params(params, ctx)?)),
+    )?;
+    r.dataset(
+        "cifar10",
+        "CIFAR-10 binary batches (data_batch_N.bin, test_batch.bin) from a folder",
+        |params, ctx| Ok(Box::new(cifar10::Cifar10Source::from_params(params, ctx)?)),
+    )?;
+    r.dataset(
+        "csv",
+        "numeric features and a label column from a delimited text file",
+        |params, ctx| Ok(Box::new(csv::CsvSource::from_params(params, ctx)?)),
     )?;
     r.dataset(
         "glyphs",
