@@ -3,10 +3,27 @@
 //! | augmenter | kind | parameters | notes |
 //! |---|---|---|---|
 //! | horizontal flip | `hflip` | `p` (0.5) | mirrors each sample with probability `p`, one draw per sample |
+//! | vertical flip | `vflip` | `p` (0.5) | flips each sample upside down |
+//! | brightness / exposure | `brightness` | `p` (0.5), `strength` (0.2) | `x + b`, `b ~ U(-s, s)` per sample |
+//! | contrast | `contrast` | `p`, `strength` (0.2) | `(x - mean)·f + mean`, `f ~ U(1 - s, 1 + s)` |
+//! | gamma | `gamma` | `p`, `strength` (0.2) | `x^g`, `g ~ U(1 - s, 1 + s)` |
+//! | saturation | `saturation` | `p`, `strength` (0.2) | RGB: `luma + f·(x - luma)`; one channel: identity |
+//! | cutout | `cutout` | `p` (0.5), `size` (0.25 of the shorter side), `fill` (0) | a square hole per sample |
+//!
+//! Every op takes one draw per sample (a Bernoulli for `p`, then its value, in that order
+//! whether or not the sample fires) and applies as one batched tensor operation on the
+//! training device; photometric ops clamp back to [0, 1].
 
+mod colour;
+mod cutout;
 mod hflip;
+mod per_sample;
+mod vflip;
 
+pub use colour::{Colour, ColourConfig, ColourOp};
+pub use cutout::{Cutout, CutoutConfig};
 pub use hflip::{HFlip, HFlipConfig};
+pub use vflip::VFlip;
 
 use kiln_core::{Registrar, Result};
 
@@ -16,6 +33,42 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "hflip",
         "mirror each image left-right with probability `p`",
         |params, ctx| Ok(Box::new(HFlip::from_params(params, ctx)?)),
+    )?;
+    r.augmenter(
+        "vflip",
+        "flip each image upside down with probability `p`",
+        |params, ctx| Ok(Box::new(VFlip::from_params(params, ctx)?)),
+    )?;
+    for (kind, op, summary) in [
+        (
+            "brightness",
+            ColourOp::Brightness,
+            "shift each image's brightness (exposure) by its own amount",
+        ),
+        (
+            "contrast",
+            ColourOp::Contrast,
+            "scale each image's contrast around its mean",
+        ),
+        (
+            "gamma",
+            ColourOp::Gamma,
+            "raise each image to its own gamma",
+        ),
+        (
+            "saturation",
+            ColourOp::Saturation,
+            "scale each RGB image's saturation around its luma",
+        ),
+    ] {
+        r.augmenter(kind, summary, move |params, ctx| {
+            Ok(Box::new(Colour::from_params(op, params, ctx)?))
+        })?;
+    }
+    r.augmenter(
+        "cutout",
+        "erase a random square of each image",
+        |params, ctx| Ok(Box::new(Cutout::from_params(params, ctx)?)),
     )
 }
 
