@@ -8,18 +8,25 @@
 //! | contrast | `contrast` | `p`, `strength` (0.2) | `(x - mean)·f + mean`, `f ~ U(1 - s, 1 + s)` |
 //! | gamma | `gamma` | `p`, `strength` (0.2) | `x^g`, `g ~ U(1 - s, 1 + s)` |
 //! | saturation | `saturation` | `p`, `strength` (0.2) | RGB: `luma + f·(x - luma)`; one channel: identity |
+//! | affine | `affine` | `p` (0.5), `degrees`, `shear` (degrees), `scale` (± share), `translate` (± share of the side), all 0 | one per-sample warp on the device, bilinear, zeros outside |
+//! | rotation | `rotate` | `p`, `degrees` | the `affine` preset with rotation only |
+//! | shear | `shear` | `p`, `shear` | horizontal shear only |
+//! | scale | `scale` | `p`, `scale` | zoom in or out |
+//! | translation | `translate` | `p`, `translate` | shift |
 //! | cutout | `cutout` | `p` (0.5), `size` (0.25 of the shorter side), `fill` (0) | a square hole per sample |
 //!
 //! Every op takes one draw per sample (a Bernoulli for `p`, then its value, in that order
 //! whether or not the sample fires) and applies as one batched tensor operation on the
 //! training device; photometric ops clamp back to [0, 1].
 
+mod affine;
 mod colour;
 mod cutout;
 mod hflip;
 mod per_sample;
 mod vflip;
 
+pub use affine::{Affine, AffineConfig, Transform, warp};
 pub use colour::{Colour, ColourConfig, ColourOp};
 pub use cutout::{Cutout, CutoutConfig};
 pub use hflip::{HFlip, HFlipConfig};
@@ -63,6 +70,37 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
     ] {
         r.augmenter(kind, summary, move |params, ctx| {
             Ok(Box::new(Colour::from_params(op, params, ctx)?))
+        })?;
+    }
+    r.augmenter(
+        "affine",
+        "rotate, shear, scale and shift each image by its own draw (one batched warp)",
+        |params, ctx| Ok(Box::new(Affine::from_params(params, ctx, None)?)),
+    )?;
+    for (kind, part, summary) in [
+        (
+            "rotate",
+            "degrees",
+            "rotate each image by its own angle in [-degrees, degrees]",
+        ),
+        (
+            "shear",
+            "shear",
+            "shear each image horizontally by its own angle",
+        ),
+        (
+            "scale",
+            "scale",
+            "zoom each image by its own factor in [1 - scale, 1 + scale]",
+        ),
+        (
+            "translate",
+            "translate",
+            "shift each image by its own share of the side",
+        ),
+    ] {
+        r.augmenter(kind, summary, move |params, ctx| {
+            Ok(Box::new(Affine::from_params(params, ctx, Some(part))?))
         })?;
     }
     r.augmenter(
