@@ -113,6 +113,7 @@ impl Bench<'_> {
                         probes,
                         ..TrainerConfig::default()
                     },
+                    augment: Vec::new(),
                 };
                 let mut scheduler = self.registry.build_scheduler(
                     &recipe.scheduler,

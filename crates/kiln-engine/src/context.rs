@@ -131,7 +131,7 @@ impl RunContext {
     }
 
     /// Trains a run of `spec` through the one trainer: a fresh model (or `init_from`'s
-    /// weights), the recipe's scheduler, the run's augmenters. Health records go to the
+    /// weights), the recipe's scheduler and augmenters. Health records go to the
     /// database under `stage` (and `trial`).
     pub fn train(
         &self,
@@ -169,6 +169,17 @@ impl RunContext {
             &spec.recipe.scheduler,
             &self.build_ctx("scheduler", spec.seed),
         )?;
+        // The recipe's augmenters: a trial may have searched their strengths.
+        let augmenters = spec
+            .recipe
+            .augment
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                self.registry
+                    .build_augmenter(a, &self.build_ctx(&format!("augment[{i}]"), spec.seed))
+            })
+            .collect::<kiln_core::Result<Vec<_>>>()?;
         let checkpoints = match &spec.checkpoints {
             Some(policy) => Some((self.checkpoint_dir()?, policy.clone())),
             None => None,
@@ -179,7 +190,7 @@ impl RunContext {
             recipe: spec.recipe,
             epochs: spec.epochs,
             seed: spec.seed,
-            augmenters: &self.augmenters,
+            augmenters: &augmenters,
             checkpoints,
             run_dir: &self.run_dir,
             early_stopping: spec.early_stopping,

@@ -12,6 +12,7 @@ use kiln_engine::context::StageView;
 use kiln_engine::run::{RunOptions, open, run};
 use serde_json::json;
 
+use kiln_augment as _;
 use kiln_datasets as _;
 use kiln_ensemble as _;
 use kiln_models as _;
@@ -561,4 +562,70 @@ fn pseudo_labelling_records_its_rounds_against_a_labelled_only_baseline() {
     }
     let model = out["model"]["checkpoint"].as_str().expect("model");
     assert!(dir.path().join("run").join(model).is_file());
+}
+
+#[test]
+fn augmentation_strengths_are_search_dimensions() {
+    let registry = registry();
+    let with_aug = || {
+        base("augsearch")
+            .augment(plugin("rotate", json!({ "p": 0.5, "degrees": 5.0 })))
+            .augment(plugin("contrast", json!({ "p": 0.5 })))
+    };
+    let err = with_aug()
+        .tune(TuneBuilder::new(1).param(
+            "augment.cutout.p",
+            json!({ "type": "float", "low": 0.1, "high": 0.9 }),
+        ))
+        .build(&registry)
+        .expect_err("no cutout in the list")
+        .to_string();
+    assert!(
+        err.contains("augment.cutout.p") && err.contains("no `cutout`"),
+        "{err}"
+    );
+    let err = with_aug()
+        .tune(TuneBuilder::new(1).param(
+            "augment.rotate.degrees",
+            json!({ "type": "float", "low": 10.0, "high": 400.0 }),
+        ))
+        .build(&registry)
+        .expect_err("degrees over 180")
+        .to_string();
+    assert!(err.contains("degrees"), "{err}");
+    let pipeline = with_aug()
+        .tune(
+            TuneBuilder::new(3)
+                .epochs(1)
+                .param(
+                    "augment.rotate.degrees",
+                    json!({ "type": "float", "low": 0.0, "high": 30.0 }),
+                )
+                .param(
+                    "augment.contrast.strength",
+                    json!({ "type": "float", "low": 0.0, "high": 0.5 }),
+                ),
+        )
+        .build(&registry)
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    run(pipeline, registry, &options(dir.path())).expect("runs");
+    let storage = kiln_engine::storage::Storage::open(&dir.path().join("run/kiln.db")).expect("db");
+    let (study, _) = storage.studies().expect("studies")[0].clone();
+    let trials = storage.trials(study).expect("trials");
+    assert_eq!(trials.len(), 3);
+    for t in trials {
+        assert_eq!(t.state, kiln_core::TrialState::Complete, "{t:?}");
+        assert!(t.params.contains_key("augment.rotate.degrees"));
+    }
+    // The recipe carries the searched strength to the augmenter.
+    let p = base("r")
+        .augment(plugin("rotate", json!({ "degrees": 5.0 })))
+        .stage(json!({ "kind": "train" }))
+        .build(&crate::registry())
+        .expect("valid");
+    let mut params = Params::new();
+    params.insert("augment.rotate.degrees".into(), ParamValue::Float(20.0));
+    let recipe = p.recipe(&params).expect("recipe");
+    assert_eq!(recipe.augment[0].params["degrees"], 20.0);
 }

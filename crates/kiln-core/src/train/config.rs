@@ -90,4 +90,6 @@ pub struct Recipe {
     pub scheduler: PluginSpec,
     /// Training settings.
     pub trainer: TrainerConfig,
+    /// Augmenters of training batches, in order (searchable as `augment.<kind>.<param>`).
+    pub augment: Vec<PluginSpec>,
 }

@@ -335,6 +335,11 @@ impl Pipeline {
         registry
             .build_scheduler(&r.scheduler, &ctx.with_key("scheduler"))
             .map_err(|e| source.locate(e))?;
+        for (i, a) in r.augment.iter().enumerate() {
+            registry
+                .build_augmenter(a, &ctx.with_key(format!("augment[{i}]")))
+                .map_err(|e| source.locate(e))?;
+        }
         Ok(())
     }
 
@@ -344,6 +349,7 @@ impl Pipeline {
         let mut model = self.model.clone();
         let mut scheduler = self.scheduler.clone();
         let mut optimizer = self.optimizer.clone();
+        let mut augment = self.augment.clone();
         let mut trainer = serde_json::to_value(&self.trainer)
             .map_err(|e| Error::config("trainer", e.to_string()))?;
         for (name, value) in params {
@@ -360,10 +366,24 @@ impl Pipeline {
                         map.insert(field.to_string(), json);
                     }
                 }
+                "augment" => {
+                    // `augment.<kind>.<param>`: the first augmenter of that kind.
+                    let (kind, param) = field.split_once('.').unwrap_or((field, ""));
+                    let slot = augment.iter_mut().find(|a| a.kind == kind).ok_or_else(|| {
+                        Error::config(
+                            name,
+                            format!("the pipeline's `augment` list has no `{kind}` augmenter"),
+                        )
+                    })?;
+                    if param.is_empty() {
+                        return Err(Error::config(name, "expected augment.<kind>.<parameter>"));
+                    }
+                    *slot = slot.clone().with_param(param, json);
+                }
                 _ => {
                     return Err(Error::config(
                         name,
-                        "not a model, optimizer, scheduler or trainer parameter",
+                        "not a model, optimizer, scheduler, trainer or augment parameter",
                     ));
                 }
             }
@@ -385,6 +405,7 @@ impl Pipeline {
             optimizer,
             scheduler,
             trainer,
+            augment,
         })
     }
 }

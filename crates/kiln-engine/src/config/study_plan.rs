@@ -108,12 +108,12 @@ impl StudyPlan {
         let space = SearchSpace::from_config(&c.space, &format!("{key}.space")).map_err(loc)?;
         for param in space.params() {
             let prefix = param.name.split('.').next().unwrap_or_default();
-            if !["model", "optimizer", "scheduler", "trainer"].contains(&prefix)
+            if !["model", "optimizer", "scheduler", "trainer", "augment"].contains(&prefix)
                 || !param.name.contains('.')
             {
                 return Err(source.error(
                     &format!("{key}.space.\"{}\"", param.name),
-                    "a searched parameter is named model.X, optimizer.X, scheduler.X or trainer.X",
+                    "a searched parameter is named model.X, optimizer.X, scheduler.X, trainer.X or augment.KIND.X",
                 ));
             }
         }
