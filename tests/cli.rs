@@ -326,3 +326,55 @@ fn truncated_idx_file_is_a_clear_error() {
         "a failed run left a run directory behind"
     );
 }
+
+#[test]
+fn a_truncated_cifar_file_a_ragged_csv_and_a_corrupt_png_are_one_line_errors() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let with_dataset = |name: &str, table: &str| {
+        let text = pipeline(2, 1, "{ kind = \"random\" }").replace(
+            "kind = \"glyphs\"\ntrain = 400\nvalid = 100\ntest = 100\nsize = 16",
+            table,
+        );
+        write(dir.path(), name, &text)
+    };
+    // CIFAR-10: two whole records, then 100 bytes of a third.
+    let cifar = dir.path().join("cifar");
+    std::fs::create_dir(&cifar).expect("mkdir");
+    let mut bytes = Vec::new();
+    for label in [3u8, 7] {
+        bytes.push(label);
+        bytes.extend(std::iter::repeat_n(9u8, 3072));
+    }
+    bytes.extend(std::iter::repeat_n(1u8, 100));
+    std::fs::write(cifar.join("data_batch_1.bin"), bytes).expect("write");
+    let p = with_dataset("c.toml", "kind = \"cifar10\"\npath = \"cifar\"");
+    assert_clean_error(
+        &run(&p, &dir.path().join("r"), &["--quiet"]),
+        &["data_batch_1.bin", "6146"],
+    );
+    // CSV: the third data row has one field too few.
+    std::fs::write(
+        dir.path().join("d.csv"),
+        "a,b,label\n0.1,0.2,0\n0.3,0.4,1\n0.5,1\n0.7,0.8,0\n",
+    )
+    .expect("write");
+    let p = with_dataset("v.toml", "kind = \"csv\"\npath = \"d.csv\"");
+    assert_clean_error(
+        &run(&p, &dir.path().join("r"), &["--quiet"]),
+        &["d.csv", "line 4"],
+    );
+    // An image folder whose first image is a PNG header followed by garbage.
+    for class in ["a", "b"] {
+        let folder = dir.path().join("img").join(class);
+        std::fs::create_dir_all(&folder).expect("mkdir");
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend_from_slice(b"not really a png");
+        std::fs::write(folder.join("0.png"), png).expect("write");
+    }
+    let p = with_dataset("i.toml", "kind = \"image_folder\"\npath = \"img\"");
+    assert_clean_error(&run(&p, &dir.path().join("r"), &["--quiet"]), &["0.png"]);
+    assert!(
+        !dir.path().join("r").exists(),
+        "a failed load left a run directory behind"
+    );
+}
