@@ -116,6 +116,13 @@ fn base(name: &str) -> PipelineBuilder {
         .trainer(json!({ "epochs": 2, "batch_size": 32 }))
 }
 
+/// The trials of the first study in the run directory under `dir`.
+fn first_study(dir: &std::path::Path) -> Vec<kiln_core::FrozenTrial> {
+    let storage = kiln_engine::storage::Storage::open(&dir.join("run/kiln.db")).expect("db");
+    let (study, _) = storage.studies().expect("studies")[0].clone();
+    storage.trials(study).expect("trials")
+}
+
 fn options(dir: &std::path::Path) -> RunOptions {
     RunOptions {
         run_dir: dir.join("run"),
@@ -308,9 +315,7 @@ fn lr_find_narrows_a_later_tune_and_a_too_high_rate_is_pruned_as_divergence() {
         lr["high"].as_f64().expect("high"),
     );
     assert!(low > 0.0 && low < high);
-    let storage = kiln_engine::storage::Storage::open(&dir.path().join("run/kiln.db")).expect("db");
-    let (study, _) = storage.studies().expect("studies")[0].clone();
-    for t in storage.trials(study).expect("trials") {
+    for t in first_study(dir.path()) {
         let Some(ParamValue::Float(v)) = t.params.get("optimizer.lr") else {
             panic!("trial {} has no optimizer.lr: {:?}", t.number, t.params);
         };
@@ -325,9 +330,7 @@ fn lr_find_narrows_a_later_tune_and_a_too_high_rate_is_pruned_as_divergence() {
         .expect("valid");
     let dir = tempfile::tempdir().expect("tmp");
     run(pipeline, registry, &options(dir.path())).expect("the study finishes");
-    let storage = kiln_engine::storage::Storage::open(&dir.path().join("run/kiln.db")).expect("db");
-    let (study, _) = storage.studies().expect("studies")[0].clone();
-    let trials = storage.trials(study).expect("trials");
+    let trials = first_study(dir.path());
     assert_eq!(trials.len(), 2);
     for t in trials {
         assert_eq!(t.state, kiln_core::TrialState::Pruned, "{t:?}");
@@ -432,9 +435,7 @@ fn probes_are_recorded_and_a_health_pruner_stops_trials_on_them() {
         .expect("valid");
     let dir = tempfile::tempdir().expect("tmp");
     run(pipeline, registry, &options(dir.path())).expect("runs");
-    let storage = kiln_engine::storage::Storage::open(&dir.path().join("run/kiln.db")).expect("db");
-    let (study, _) = storage.studies().expect("studies")[0].clone();
-    for t in storage.trials(study).expect("trials") {
+    for t in first_study(dir.path()) {
         assert_eq!(t.state, kiln_core::TrialState::Pruned);
         assert!(
             t.reason
@@ -443,6 +444,7 @@ fn probes_are_recorded_and_a_health_pruner_stops_trials_on_them() {
                 .contains("update/weight")
         );
     }
+    let storage = kiln_engine::storage::Storage::open(&dir.path().join("run/kiln.db")).expect("db");
     let rows = storage.health("health").expect("health");
     assert_eq!(rows.len(), 2, "one probed epoch per trial before pruning");
     let layers = rows[0].health["layers"].as_array().expect("layers");
@@ -610,9 +612,7 @@ fn augmentation_strengths_are_search_dimensions() {
         .expect("valid");
     let dir = tempfile::tempdir().expect("tmp");
     run(pipeline, registry, &options(dir.path())).expect("runs");
-    let storage = kiln_engine::storage::Storage::open(&dir.path().join("run/kiln.db")).expect("db");
-    let (study, _) = storage.studies().expect("studies")[0].clone();
-    let trials = storage.trials(study).expect("trials");
+    let trials = first_study(dir.path());
     assert_eq!(trials.len(), 3);
     for t in trials {
         assert_eq!(t.state, kiln_core::TrialState::Complete, "{t:?}");

@@ -2,9 +2,7 @@
 //! `test_batch.bin` in one folder. Each record is one label byte followed by 3072 pixel
 //! bytes: 1024 red, 1024 green, 1024 blue, each plane row-major 32×32.
 
-use kiln_core::{
-    BuildContext, DataSpec, DatasetSource, Error, ImageSet, ImageShape, Result, Splits,
-};
+use kiln_core::{BuildContext, DatasetSource, Error, ImageSet, ImageShape, Result, Splits};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -200,24 +198,18 @@ impl DatasetSource for Cifar10Source {
         } else {
             None
         };
-        let (train, valid) = train.split_stratified(self.valid_fraction, self.seed);
-        if train.is_empty() || valid.is_empty() {
-            return Err(Error::data(
-                &self.dir,
-                None,
-                "too few training records to hold out a validation split",
-            ));
-        }
-        Ok(Splits {
-            spec: DataSpec {
-                shape: SHAPE,
+        crate::holdout::with_validation(
+            crate::holdout::Loaded {
+                train,
+                test,
+                unlabelled: None,
                 num_classes: 10,
             },
-            train,
-            valid,
-            test,
-            unlabelled: None,
-        })
+            self.valid_fraction,
+            self.seed,
+            &self.dir,
+            "records",
+        )
     }
 }
 

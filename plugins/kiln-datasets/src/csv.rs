@@ -19,9 +19,7 @@
 //! delimiter. Blank lines are skipped; `\r\n` line ends are accepted. With `header` the
 //! first non-blank line names the columns, and a test file must have the same header.
 
-use kiln_core::{
-    BuildContext, DataSpec, DatasetSource, Error, ImageSet, ImageShape, Result, Splits,
-};
+use kiln_core::{BuildContext, DatasetSource, Error, ImageSet, ImageShape, Result, Splits};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -436,25 +434,20 @@ impl CsvSource {
         };
 
         let train = ImageSet::new(shape, train_p.features, train_labels)?;
-        let (train, valid) = train.split_stratified(self.valid_fraction, self.seed);
-        if train.is_empty() || valid.is_empty() {
-            return Err(Error::data(
-                &self.path,
-                None,
-                "too few training rows to hold out a validation split",
-            ));
-        }
+        let num_classes = classes.len();
         Ok((
-            Splits {
-                spec: DataSpec {
-                    shape,
-                    num_classes: classes.len(),
+            crate::holdout::with_validation(
+                crate::holdout::Loaded {
+                    train,
+                    test,
+                    unlabelled: None,
+                    num_classes,
                 },
-                train,
-                valid,
-                test,
-                unlabelled: None,
-            },
+                self.valid_fraction,
+                self.seed,
+                &self.path,
+                "rows",
+            )?,
             classes,
         ))
     }

@@ -20,9 +20,7 @@
 //! without it every image must have the size of the first training image.
 
 use image::imageops::FilterType;
-use kiln_core::{
-    BuildContext, DataSpec, DatasetSource, Error, ImageSet, ImageShape, Result, Splits,
-};
+use kiln_core::{BuildContext, DatasetSource, Error, ImageSet, ImageShape, Result, Splits};
 use serde::Deserialize;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -184,25 +182,20 @@ impl ImageFolderSource {
             }
         };
 
-        let (train, valid) = train.split_stratified(self.valid_fraction, self.seed);
-        if train.is_empty() || valid.is_empty() {
-            return Err(Error::data(
-                &self.path,
-                None,
-                "too few training images to hold out a validation split",
-            ));
-        }
+        let num_classes = classes.len();
         Ok((
-            Splits {
-                spec: DataSpec {
-                    shape,
-                    num_classes: classes.len(),
+            crate::holdout::with_validation(
+                crate::holdout::Loaded {
+                    train,
+                    test,
+                    unlabelled,
+                    num_classes,
                 },
-                train,
-                valid,
-                test,
-                unlabelled,
-            },
+                self.valid_fraction,
+                self.seed,
+                &self.path,
+                "images",
+            )?,
             class_names(&classes),
         ))
     }

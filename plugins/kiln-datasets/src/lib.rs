@@ -11,6 +11,7 @@
 pub mod cifar10;
 pub mod csv;
 pub mod glyphs;
+mod holdout;
 pub mod idx;
 pub mod image_folder;
 pub mod mnist;

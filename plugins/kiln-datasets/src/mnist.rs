@@ -1,9 +1,7 @@
 //! MNIST (and MNIST-layout) IDX files from a folder.
 
 use crate::idx;
-use kiln_core::{
-    BuildContext, DataSpec, DatasetSource, Error, ImageSet, ImageShape, Result, Splits,
-};
+use kiln_core::{BuildContext, DatasetSource, Error, ImageSet, ImageShape, Result, Splits};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -148,24 +146,18 @@ impl DatasetSource for MnistSource {
                 "test images differ in size from training images",
             ));
         }
-        let (train, valid) = train.split_stratified(self.valid_fraction, self.seed);
-        if train.is_empty() || valid.is_empty() {
-            return Err(Error::data(
-                &self.dir,
-                None,
-                "too few training images to hold out a validation split",
-            ));
-        }
-        Ok(Splits {
-            spec: DataSpec {
-                shape: train.shape,
+        crate::holdout::with_validation(
+            crate::holdout::Loaded {
+                train,
+                test,
+                unlabelled: None,
                 num_classes: 10,
             },
-            train,
-            valid,
-            test,
-            unlabelled: None,
-        })
+            self.valid_fraction,
+            self.seed,
+            &self.dir,
+            "images",
+        )
     }
 }
 
