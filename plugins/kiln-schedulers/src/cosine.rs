@@ -134,13 +134,11 @@ impl Scheduler for Cosine {
     }
 
     fn state(&self) -> serde_json::Value {
-        util::save(&IterState {
-            iteration: self.iteration,
-        })
+        IterState::save(self.iteration)
     }
 
     fn load_state(&mut self, state: &serde_json::Value) -> Result<()> {
-        self.iteration = util::load::<IterState>(state)?.iteration;
+        self.iteration = IterState::load(state)?;
         Ok(())
     }
 }

@@ -103,13 +103,11 @@ impl Scheduler for MultiStep {
     }
 
     fn state(&self) -> serde_json::Value {
-        util::save(&IterState {
-            iteration: self.iteration,
-        })
+        IterState::save(self.iteration)
     }
 
     fn load_state(&mut self, state: &serde_json::Value) -> Result<()> {
-        self.iteration = util::load::<IterState>(state)?.iteration;
+        self.iteration = IterState::load(state)?;
         Ok(())
     }
 }

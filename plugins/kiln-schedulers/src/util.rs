@@ -101,6 +101,18 @@ pub(crate) struct IterState {
     pub iteration: u64,
 }
 
+impl IterState {
+    /// The state of a schedule at `iteration`.
+    pub(crate) fn save(iteration: u64) -> serde_json::Value {
+        save(&IterState { iteration })
+    }
+
+    /// The iteration a saved state holds.
+    pub(crate) fn load(state: &serde_json::Value) -> Result<u64> {
+        Ok(load::<IterState>(state)?.iteration)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod test_support {
     use kiln_core::{BuildContext, Error, ScheduleContext, Scheduler};
