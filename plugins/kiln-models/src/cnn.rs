@@ -249,6 +249,18 @@ mod tests {
     use super::*;
     use kiln_core::ImageShape;
 
+    /// The model conformance suite on 1×8×8 images.
+    fn conform(c: &CnnConfig) {
+        kiln_core::testing::check_model(
+            c,
+            ImageShape {
+                channels: 1,
+                height: 8,
+                width: 8,
+            },
+        );
+    }
+
     #[test]
     fn conforms() {
         let c = CnnConfig {
@@ -258,14 +270,7 @@ mod tests {
             activation: ActivationKind::LeakyRelu,
             ..CnnConfig::default()
         };
-        kiln_core::testing::check_model(
-            &c,
-            ImageShape {
-                channels: 1,
-                height: 8,
-                width: 8,
-            },
-        );
+        conform(&c);
     }
 
     #[test]
@@ -277,14 +282,7 @@ mod tests {
             residual: true,
             ..CnnConfig::default()
         };
-        kiln_core::testing::check_model(
-            &c,
-            ImageShape {
-                channels: 1,
-                height: 8,
-                width: 8,
-            },
-        );
+        conform(&c);
     }
 
     #[test]
@@ -295,14 +293,7 @@ mod tests {
             activation: ActivationKind::Prelu,
             ..CnnConfig::default()
         };
-        kiln_core::testing::check_model(
-            &c,
-            ImageShape {
-                channels: 1,
-                height: 8,
-                width: 8,
-            },
-        );
+        conform(&c);
     }
 
     fn spec(channels: usize) -> ModelSpec {
