@@ -218,7 +218,10 @@ search = {{ kind = "annealing", t0 = 0.5 }}
         &out,
         &[
             "built differently",
-            "ABI version: library 999, host 1",
+            &format!(
+                "ABI version: library 999, host {}",
+                kiln_core::abi::ABI_VERSION
+            ),
             "compiler: library `rustc 1.0.0-nightly",
             "Rebuild it",
         ],

@@ -46,7 +46,7 @@ pub mod testing;
 pub mod train;
 mod trial;
 
-pub use augment::Augmenter;
+pub use augment::{Augmenter, Batch, Targets};
 pub use data::{DataSpec, DatasetSource, ImageSet, ImageShape, Splits};
 pub use ensemble::{Ensembler, Predictions};
 pub use error::{Error, Family, Result};

@@ -127,6 +127,7 @@ impl Bench<'_> {
                     epochs: self.epochs,
                     seed: round,
                     augmenters: &[],
+                    classes: self.splits.spec.num_classes,
                     checkpoints: None,
                     run_dir: &run_dir,
                     early_stopping: None,

@@ -191,6 +191,7 @@ impl RunContext {
             epochs: spec.epochs,
             seed: spec.seed,
             augmenters: &augmenters,
+            classes: self.splits.spec.num_classes,
             checkpoints,
             run_dir: &self.run_dir,
             early_stopping: spec.early_stopping,

@@ -9,8 +9,8 @@ use kiln_core::train::{
     StopReason, TrainOutcome,
 };
 use kiln_core::{
-    Augmenter, Error, ImageSet, Predictions, Recipe, Rng, ScheduleContext, Scheduler,
-    TrainableModel, UpdateRatio,
+    Augmenter, Batch, Error, ImageSet, Predictions, Recipe, Rng, ScheduleContext, Scheduler,
+    Targets, TrainableModel, UpdateRatio,
 };
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -32,6 +32,8 @@ pub struct TrainRequest<'a> {
     pub seed: u64,
     /// Augmenters for training batches.
     pub augmenters: &'a [Box<dyn Augmenter>],
+    /// Number of classes (what label-mixing augmenters make probability rows of).
+    pub classes: usize,
     /// Checkpoints to keep, in the folder given; paths in the outcome are relative to
     /// `run_dir`.
     pub checkpoints: Option<(PathBuf, CheckpointPolicy)>,
@@ -281,10 +283,15 @@ pub fn train(
         let (mut loss_sum, mut correct, mut seen, mut lr) = (0.0, 0usize, 0usize, 0.0);
         let mut updates = Vec::new();
         for (b, chunk) in order.chunks(t.batch_size).enumerate() {
-            let (mut x, y) = req.train.batch(chunk, &device);
+            let (images, labels) = req.train.batch(chunk, &device);
             let mut rng = Rng::derive(req.seed, &[0xA06, epoch as u64, b as u64]);
+            let mut batch = Batch {
+                images,
+                targets: Targets::Labels(labels),
+                classes: req.classes,
+            };
             for aug in req.augmenters {
-                x = aug.augment(x, &mut rng)?;
+                batch = aug.augment_batch(batch, &mut rng)?;
             }
             lr = scheduler.step();
             let last = b + 1 == steps_per_epoch;
@@ -293,7 +300,10 @@ pub fn train(
             } else {
                 Vec::new()
             };
-            let s = model.train_step(x, y, lr)?;
+            let s = match batch.targets {
+                Targets::Labels(y) => model.train_step(batch.images, y, lr)?,
+                Targets::Soft(y) => model.train_step_soft(batch.images, y, lr)?,
+            };
             if !s.loss.is_finite() {
                 out.stopped = Some(StopReason::Diverged(format!(
                     "diverged: training loss is {} at epoch {}, batch {b} (learning rate {lr:.3e})",

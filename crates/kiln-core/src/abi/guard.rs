@@ -71,6 +71,11 @@ impl Augmenter for Guarded<dyn Augmenter> {
             self.inner.augment(images, rng)
         })
     }
+    fn augment_batch(&self, batch: crate::Batch, rng: &mut Rng) -> Result<crate::Batch> {
+        run(Family::Augmenter, &self.name, || {
+            self.inner.augment_batch(batch, rng)
+        })
+    }
 }
 
 impl ModelFactory for Guarded<dyn ModelFactory> {
@@ -97,6 +102,17 @@ impl TrainableModel for Guarded<dyn TrainableModel> {
         let inner = &mut self.inner;
         run(Family::Model, &self.name, || {
             inner.train_step(images, labels, lr)
+        })
+    }
+    fn train_step_soft(
+        &mut self,
+        images: Tensor<4>,
+        targets: Tensor<2>,
+        lr: f64,
+    ) -> Result<StepStats> {
+        let inner = &mut self.inner;
+        run(Family::Model, &self.name, || {
+            inner.train_step_soft(images, targets, lr)
         })
     }
     fn eval_batch(&self, images: Tensor<4>, labels: Tensor<1, Int>) -> Result<EvalStats> {

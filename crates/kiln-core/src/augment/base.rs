@@ -1,5 +1,52 @@
-use crate::{Result, Rng};
+use crate::{Error, Result, Rng};
 use burn::Tensor;
+use burn::prelude::Int;
+
+/// What a training batch is supervised with.
+#[derive(Debug, Clone)]
+pub enum Targets {
+    /// One class index per sample, as the dataset gives them.
+    Labels(Tensor<1, Int>),
+    /// One probability row `[batch, classes]` per sample, once a label-mixing op (mixup,
+    /// cutmix) has blended two samples' labels.
+    Soft(Tensor<2>),
+}
+
+/// A training batch on its way through the augmenters: images, targets and the class count
+/// (which a label-mixing op needs to turn class indices into probability rows).
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Images `[batch, channels, height, width]`.
+    pub images: Tensor<4>,
+    /// What each sample should be predicted as.
+    pub targets: Targets,
+    /// Number of classes.
+    pub classes: usize,
+}
+
+impl Batch {
+    /// The targets as probability rows: one-hot rows for class indices.
+    pub fn soft_targets(&self) -> Result<Tensor<2>> {
+        match &self.targets {
+            Targets::Soft(t) => Ok(t.clone()),
+            Targets::Labels(labels) => {
+                let [n] = labels.dims();
+                let max: i64 = if n == 0 {
+                    0
+                } else {
+                    labels.clone().max().into_scalar()
+                };
+                if max >= self.classes as i64 {
+                    return Err(Error::Training(format!(
+                        "a label is {max} but the data has {} classes",
+                        self.classes
+                    )));
+                }
+                Ok(labels.clone().one_hot::<2>(self.classes).float())
+            }
+        }
+    }
+}
 
 /// Transforms a training batch `[batch, channels, height, width]` on its device.
 ///
@@ -9,8 +56,21 @@ use burn::Tensor;
 ///   epoch and the batch index, so results do not depend on scheduling.
 /// - Each op applies with its own probability; probability 0 is the identity.
 /// - The output has the input's shape and device; no gradient is needed through it.
+/// - Image-only ops implement [`Augmenter::augment`] alone. An op that also changes the
+///   targets (mixup, cutmix) overrides [`Augmenter::augment_batch`], which the trainer
+///   calls, and returns [`Targets::Soft`]; its `augment` gives the same images without the
+///   labels (what a preview shows).
 /// - Thread safety: `Send + Sync`; one augmenter may serve several trials at once.
 pub trait Augmenter: Send + Sync {
-    /// Returns the augmented batch.
+    /// Returns the augmented images.
     fn augment(&self, images: Tensor<4>, rng: &mut Rng) -> Result<Tensor<4>>;
+
+    /// Returns the augmented batch, targets included. The default augments the images and
+    /// keeps the targets.
+    fn augment_batch(&self, batch: Batch, rng: &mut Rng) -> Result<Batch> {
+        Ok(Batch {
+            images: self.augment(batch.images, rng)?,
+            ..batch
+        })
+    }
 }

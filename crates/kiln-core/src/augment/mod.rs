@@ -1,4 +1,5 @@
-//! Augmenters: batched, seeded transforms of training images.
+//! Augmenters: batched, seeded transforms of training images (and, for label-mixing ops,
+//! of their targets).
 mod base;
 
-pub use base::Augmenter;
+pub use base::{Augmenter, Batch, Targets};

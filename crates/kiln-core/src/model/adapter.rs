@@ -103,18 +103,25 @@ fn scalar(t: Tensor<1>) -> f64 {
     v as f64
 }
 
-impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
-    fn train_step(
+impl<M: Classifier> ClassifierAdapter<M> {
+    /// Forward, `loss_of(logits) -> (loss, correct)`, backward and one optimiser step.
+    fn step(
         &mut self,
         images: Tensor<4>,
-        labels: Tensor<1, Int>,
         lr: f64,
+        loss_of: impl FnOnce(&Self, Tensor<2>) -> Result<(Tensor<1>, usize)>,
     ) -> Result<StepStats> {
         let model = self.model.take().ok_or_else(|| {
             Error::Training("model state was lost by an earlier failed step".into())
         })?;
-        let logits = model.forward(images);
-        let (loss, correct, count) = self.stats(logits, labels);
+        let count = images.dims()[0];
+        let (loss, correct) = match loss_of(self, model.forward(images)) {
+            Ok(v) => v,
+            Err(e) => {
+                self.model = Some(model);
+                return Err(e);
+            }
+        };
         let loss_value = scalar(loss.clone());
         let loss = match (self.l1 > 0.0).then(|| l1_norm(&model)).flatten() {
             Some(norm) => loss + norm.mul_scalar(self.l1),
@@ -126,6 +133,43 @@ impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
             loss: loss_value,
             correct,
             count,
+        })
+    }
+}
+
+impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
+    fn train_step(
+        &mut self,
+        images: Tensor<4>,
+        labels: Tensor<1, Int>,
+        lr: f64,
+    ) -> Result<StepStats> {
+        self.step(images, lr, |me, logits| {
+            let (loss, correct, _) = me.stats(logits, labels);
+            Ok((loss, correct))
+        })
+    }
+
+    fn train_step_soft(
+        &mut self,
+        images: Tensor<4>,
+        targets: Tensor<2>,
+        lr: f64,
+    ) -> Result<StepStats> {
+        let [n, classes] = targets.dims();
+        self.step(images, lr, |_, logits| {
+            if logits.dims() != [n, classes] {
+                return Err(Error::Training(format!(
+                    "soft targets are {n}×{classes} but the model gives {:?} logits",
+                    logits.dims()
+                )));
+            }
+            let pred: Tensor<1, Int> = logits.clone().argmax(1).reshape([n]);
+            let want: Tensor<1, Int> = targets.clone().argmax(1).reshape([n]);
+            let correct: i64 = pred.equal(want).int().sum().into_scalar();
+            let log_p = burn::tensor::activation::log_softmax(logits, 1);
+            let loss = (log_p * targets).sum().neg().div_scalar(n.max(1) as f32);
+            Ok((loss, correct.max(0) as usize))
         })
     }
 
@@ -310,5 +354,62 @@ mod tests {
             + tiny.fc.bias.as_ref().expect("bias").val().abs().sum();
         let norm = l1_norm(&tiny).expect("parameters");
         assert!((scalar(norm) - scalar(manual)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn one_hot_soft_targets_train_exactly_like_labels_and_mixed_ones_pull_between() {
+        let device = Device::flex().autodiff();
+        let start = crate::with_seed(&device, 9, || Tiny {
+            fc: LinearConfig::new(4, 3).init(&device),
+        });
+        let optim = OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 0.1,
+            ..OptimizerConfig::default()
+        };
+        let pixels: Vec<f32> = (0..24).map(|i| ((i * 5) % 13) as f32 / 13.0).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(pixels, [6, 1, 2, 2]), &device);
+        let labels = vec![0i64, 1, 2, 0, 1, 2];
+        let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [6]), &device);
+        let mut hot = vec![0f32; 18];
+        for (i, &l) in labels.iter().enumerate() {
+            hot[i * 3 + l as usize] = 1.0;
+        }
+        let soft = Tensor::<2>::from_data(TensorData::new(hot, [6, 3]), &device);
+
+        let mut hard = ClassifierAdapter::new(start.clone(), &optim, &device);
+        let mut by_rows = ClassifierAdapter::new(start.clone(), &optim, &device);
+        for _ in 0..3 {
+            let a = hard.train_step(x.clone(), y.clone(), 0.1).expect("step");
+            let b = by_rows
+                .train_step_soft(x.clone(), soft.clone(), 0.1)
+                .expect("step");
+            assert!((a.loss - b.loss).abs() < 1e-6, "{} vs {}", a.loss, b.loss);
+            assert_eq!((a.correct, a.count), (b.correct, b.count));
+        }
+
+        // A half-and-half row's loss is the mean of the two one-hot losses.
+        let fresh = || ClassifierAdapter::new(start.clone(), &optim, &device);
+        let row =
+            |v: [f32; 3]| Tensor::<2>::from_data(TensorData::new(v.repeat(6), [6, 3]), &device);
+        let l0 = fresh()
+            .train_step_soft(x.clone(), row([1.0, 0.0, 0.0]), 0.0)
+            .expect("step");
+        let l1 = fresh()
+            .train_step_soft(x.clone(), row([0.0, 1.0, 0.0]), 0.0)
+            .expect("step");
+        let half = fresh()
+            .train_step_soft(x.clone(), row([0.5, 0.5, 0.0]), 0.0)
+            .expect("step");
+        assert!((half.loss - (l0.loss + l1.loss) / 2.0).abs() < 1e-5);
+
+        // Rows of the wrong width are refused, and the model survives the refusal.
+        let mut m = fresh();
+        let wide = Tensor::<2>::zeros([6, 4], &device);
+        let err = m
+            .train_step_soft(x.clone(), wide, 0.1)
+            .expect_err("wrong width");
+        assert!(err.to_string().contains("6×4"), "{err}");
+        m.train_step(x, y, 0.1).expect("the model is still usable");
     }
 }

@@ -32,6 +32,8 @@ pub type EvalStats = StepStats;
 /// - `save` writes a safetensors file atomically (a temporary file renamed into place);
 ///   `load` reads one written by `save` of the same architecture and reports a missing,
 ///   corrupt or mismatched file as [`crate::Error::Checkpoint`].
+/// - `train_step_soft` is `train_step` against probability rows instead of class indices;
+///   the default refuses with an error.
 /// - `probe` and `weights` are for network-health probes; they do not change the model.
 /// - Thread safety: `Send`; one model is used by one thread at a time.
 pub trait TrainableModel: Send {
@@ -54,6 +56,22 @@ pub trait TrainableModel: Send {
     fn save(&self, path: &Path) -> Result<()>;
     /// Replaces the weights by a checkpoint's.
     fn load(&mut self, path: &Path) -> Result<()>;
+
+    /// One optimisation step on soft targets `[batch, classes]` (rows summing to 1, as a
+    /// label-mixing augmenter makes them): the loss is the cross-entropy against the rows, a
+    /// sample counts as correct when its predicted class is its target's largest entry. The
+    /// default refuses, so a model that cannot train this way says so instead of ignoring
+    /// the mixed labels.
+    fn train_step_soft(
+        &mut self,
+        _images: Tensor<4>,
+        _targets: Tensor<2>,
+        _lr: f64,
+    ) -> Result<StepStats> {
+        Err(crate::Error::Training(
+            "this model does not train on soft targets, which mixup and cutmix produce".into(),
+        ))
+    }
 
     /// Health of every hidden layer on a probe batch (validation form, no graph kept), with
     /// `bins` histogram bins. The default shows no layer.
