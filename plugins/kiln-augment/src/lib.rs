@@ -14,22 +14,30 @@
 //! | scale | `scale` | `p`, `scale` | zoom in or out |
 //! | translation | `translate` | `p`, `translate` | shift |
 //! | cutout | `cutout` | `p` (0.5), `size` (0.25 of the shorter side), `fill` (0) | a square hole per sample |
+//! | mixup | `mixup` | `p` (1), `alpha` (0.2) | `λ·x + (1-λ)·x'` with a partner from the batch, `λ ~ Beta(α, α)` per sample; labels blended alike |
+//! | cutmix | `cutmix` | `p` (1), `alpha` (1) | a box of `√(1-λ)` of each side pasted from the partner; labels blended by the pasted area |
 //!
 //! Every op takes one draw per sample (a Bernoulli for `p`, then its value, in that order
 //! whether or not the sample fires) and applies as one batched tensor operation on the
-//! training device; photometric ops clamp back to [0, 1].
+//! training device; photometric ops clamp back to [0, 1]. Mixup and cutmix change the
+//! labels too: the trainer then trains on the blended probability rows (soft targets).
 
 mod affine;
 mod colour;
+mod cutmix;
 mod cutout;
 mod hflip;
+mod mix;
+mod mixup;
 mod per_sample;
 mod vflip;
 
 pub use affine::{Affine, AffineConfig, Transform, warp};
 pub use colour::{Colour, ColourConfig, ColourOp};
+pub use cutmix::{CutMix, CutMixConfig, PasteBox};
 pub use cutout::{Cutout, CutoutConfig};
 pub use hflip::{HFlip, HFlipConfig};
+pub use mixup::{Mixup, MixupConfig};
 pub use vflip::VFlip;
 
 use kiln_core::{Registrar, Result};
@@ -107,6 +115,16 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "cutout",
         "erase a random square of each image",
         |params, ctx| Ok(Box::new(Cutout::from_params(params, ctx)?)),
+    )?;
+    r.augmenter(
+        "mixup",
+        "blend each image and its label with a partner from the batch",
+        |params, ctx| Ok(Box::new(Mixup::from_params(params, ctx)?)),
+    )?;
+    r.augmenter(
+        "cutmix",
+        "paste a box of a partner into each image; labels blended by area",
+        |params, ctx| Ok(Box::new(CutMix::from_params(params, ctx)?)),
     )
 }
 
