@@ -543,6 +543,12 @@ fn pseudo_labelling_records_its_rounds_against_a_labelled_only_baseline() {
         .expect("baseline");
     let best = out["metrics"]["val_accuracy"].as_f64().expect("best");
     assert!(best >= baseline, "the stage hands on the better model");
+    for key in ["baseline_test_accuracy", "test_accuracy"] {
+        let acc = out["metrics"][key]
+            .as_f64()
+            .expect("glyphs have a test split");
+        assert!((0.0..=1.0).contains(&acc), "{key} {acc}");
+    }
     for r in out["details"]["rounds"].as_array().expect("rounds") {
         let added = r["added"].as_u64().expect("added");
         let per_class: u64 = r["per_class"]

@@ -12,6 +12,10 @@
 //! model (`fine_tune = true`, the default) or from scratch. A round that does not improve
 //! validation accuracy by more than `min_delta` is discarded and ends the loop; the stage
 //! hands on the best model.
+//!
+//! When the dataset has a test split, the baseline's and the result's test accuracy are
+//! recorded too (`baseline_test_accuracy`, `test_accuracy`), so the gain can be read on data
+//! that no choice saw; nothing in the stage decides on them.
 
 use crate::common::{describe, params_from};
 use kiln_core::train::{CheckpointPolicy, Control, EpochReport, TrainSpec};
@@ -237,6 +241,7 @@ impl Stage for PseudoLabelStage {
                 }
             }
         };
+        let baseline_ref = current.clone();
         let baseline = match current.val_accuracy {
             Some(a) => a,
             None => {
@@ -327,6 +332,15 @@ impl Stage for PseudoLabelStage {
                 "rounds_kept",
                 rounds.iter().filter(|r| r.kept).count() as f64,
             );
+        if let Some(test) = splits.test.as_ref().filter(|t| !t.is_empty()) {
+            let accuracy = |m: &ModelRef| -> Result<f64> {
+                let model = ctx.load_model(&m.params, &m.checkpoint)?;
+                Ok(ctx.evaluate(model.as_ref(), test)?.1)
+            };
+            out = out
+                .metric("baseline_test_accuracy", accuracy(&baseline_ref)?)
+                .metric("test_accuracy", accuracy(&current)?);
+        }
         out.params = Some(params);
         out.model = Some(current);
         out.details = serde_json::json!({ "stopped": stop, "rounds": rounds, "pool": pool.len(), "labelled": labelled.len() });
