@@ -77,7 +77,7 @@ fn ensemble_stage_votes_over_the_best_trials() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut text = pipeline(4, 2, "{ kind = \"random\" }");
     text.push_str(
-        "\n[[stages]]\nkind = \"ensemble\"\nfrom = \"tune\"\ntop_k = 3\nensembler = { kind = \"soft_vote\", select = \"all\" }\n\n[[stages]]\nkind = \"evaluate\"\nname = \"evaluate_ensemble\"\nfrom = \"ensemble\"\n",
+        "\n[[stages]]\nkind = \"ensemble\"\nfrom = \"tune\"\ntop_k = 3\nensembler = { kind = \"soft_vote\" }\n\n[[stages]]\nkind = \"evaluate\"\nname = \"evaluate_ensemble\"\nfrom = \"ensemble\"\n",
     );
     let p = write(dir.path(), "p.toml", &text);
     let run_dir = dir.path().join("run");
@@ -96,7 +96,7 @@ fn ensemble_stage_votes_over_the_best_trials() {
     assert_eq!(
         members.len(),
         complete.min(3),
-        "select = all keeps every candidate"
+        "a soft vote keeps every candidate"
     );
     let acc = summary["stages"]["evaluate_ensemble"]["metrics"]["accuracy"]
         .as_f64()

@@ -48,7 +48,7 @@ mod trial;
 
 pub use augment::{Augmenter, Batch, Targets};
 pub use data::{DataSpec, DatasetSource, ImageSet, ImageShape, Splits};
-pub use ensemble::{Ensembler, Predictions};
+pub use ensemble::{Ensembler, Predictions, check_weights};
 pub use error::{Error, Family, Result};
 pub use model::{
     Classifier, ClassifierAdapter, EvalStats, Histogram, LayerHealth, LayerProbe, ModelFactory,

@@ -16,7 +16,7 @@ pub struct EnsembleConfig {
     /// Candidates: the best `top_k`.
     #[serde(default = "five")]
     pub top_k: usize,
-    /// The ensembler; soft vote if absent.
+    /// The ensembler; greedy selection if absent.
     pub ensembler: Option<serde_json::Value>,
 }
 
@@ -43,7 +43,7 @@ impl EnsembleStage {
         }
         let ensembler = match &config.ensembler {
             Some(v) => PluginSpec::from_value(v, &format!("{}.ensembler", ctx.key))?,
-            None => PluginSpec::named("soft_vote"),
+            None => PluginSpec::named("greedy"),
         };
         Ok(EnsembleStage { config, ensembler })
     }
@@ -137,25 +137,39 @@ impl Stage for EnsembleStage {
             ));
             preds.push(p);
         }
-        let chosen = ensembler.select(&preds, &valid.labels)?;
-        let refs: Vec<&Predictions> = chosen.iter().filter_map(|&i| preds.get(i)).collect();
-        let acc = ensembler.combine(&refs)?.accuracy(&valid.labels);
-        let members: Vec<ModelRef> = chosen
-            .iter()
-            .filter_map(|&i| candidates.get(i).cloned())
-            .collect();
+        let fitted = ensembler.fit(&preds, &valid.labels)?;
+        kiln_core::check_weights(preds.len(), &fitted)?;
+        let chosen: Vec<usize> = (0..preds.len()).filter(|&i| fitted[i] > 0.0).collect();
+        let refs: Vec<&Predictions> = chosen.iter().map(|&i| &preds[i]).collect();
+        let weights: Vec<f64> = chosen.iter().map(|&i| fitted[i]).collect();
+        let acc = ensembler.combine(&refs, &weights)?.accuracy(&valid.labels);
+        let singles: Vec<f64> = preds.iter().map(|p| p.accuracy(&valid.labels)).collect();
+        let best_single = singles.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let members: Vec<ModelRef> = chosen.iter().map(|&i| candidates[i].clone()).collect();
+        let total: f64 = weights.iter().sum();
         ctx.progress(&format!(
-            "ensemble of {}: val acc {acc:.4}",
-            members.iter().map(label).collect::<Vec<_>>().join(", ")
+            "ensemble of {}: val acc {acc:.4} ({:+.4} over the best candidate)",
+            members
+                .iter()
+                .zip(&weights)
+                .map(|(m, w)| format!("{} ×{:.2}", label(m), w / total))
+                .collect::<Vec<_>>()
+                .join(", "),
+            acc - best_single
         ));
-        let mut out = StageOutput::new("ensemble").metric("val_accuracy", acc);
+        let mut out = StageOutput::new("ensemble")
+            .metric("val_accuracy", acc)
+            .metric("best_member_val_accuracy", best_single)
+            .metric("members", members.len() as f64);
         out.members = members;
+        out.weights = weights;
         out.ensembler = Some(self.ensembler.clone());
         out.details = serde_json::json!({
             "from": from,
-            "candidates": candidates.iter().zip(&preds).map(|(m, p)| serde_json::json!({
+            "candidates": candidates.iter().zip(&singles).zip(&fitted).map(|((m, a), w)| serde_json::json!({
                 "model": label(m),
-                "val_accuracy": p.accuracy(&valid.labels),
+                "val_accuracy": a,
+                "weight": w / fitted.iter().sum::<f64>(),
             })).collect::<Vec<_>>(),
         });
         Ok(out)

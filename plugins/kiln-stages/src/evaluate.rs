@@ -167,7 +167,7 @@ impl Stage for EvaluateStage {
             };
             let ensembler = ctx.registry().build_ensembler(&spec, &build)?;
             let refs: Vec<&Predictions> = preds.iter().collect();
-            ensembler.combine(&refs)?
+            ensembler.combine(&refs, &out.model_weights())?
         };
         let accuracy = combined.accuracy(&set.labels);
         let analysis = ErrorAnalysis::of(&combined, &set.labels, self.config.worst);

@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | train | `train` | `from`, `epochs` (trainer's), `patience`, `min_delta` (0), `checkpoint_every`, `keep_best` (1), `init_from` (fine-tune an earlier stage's model), `resume_schedule` (false) | the best checkpoint (and the top `keep_best` as members) |
 //! | evaluate | `evaluate` | `from` (last stage with a model), `worst` (10) | test accuracy, loss, per-class accuracy, confusion matrix, most confident mistakes |
-//! | ensemble | `ensemble` | `from` (tune: best trials; train: kept checkpoints), `top_k` (5), `ensembler` (`soft_vote`) | members and ensembler |
+//! | ensemble | `ensemble` | `from` (tune: best trials; train: kept checkpoints), `top_k` (5), `ensembler` (`greedy`) | members, their fitted weights and the ensembler |
 //! | LR range test | `lr_find` | `from`, `start_lr` (1e-7), `end_lr` (1), `steps` (100), `smoothing` (0.9), `diverge_factor` (4), `lock` (true) | suggested LR (min of steepest descent and minimum/10) and range (locks `optimizer.lr`; a tune stage's `from_lr_find` takes the range) |
 //! | capacity sweep | `capacity` | `dims` (required: `model.X` → values in growth order), `epochs` (2), `per` (`param` or `second`), `threshold` (0), `min_gain` (0.002), `lock` (true) | the best size (locked) and the curve |
 //! | pseudo-labelling | `pseudo_label` | `from`, `threshold` (0.95), `per_class_cap`, `rounds` (3), `epochs` (trainer's), `fine_tune` (true), `holdout` (pool = a share of the training split), `min_delta` (0) | the best model; per round the counts per class and pseudo-label accuracy |

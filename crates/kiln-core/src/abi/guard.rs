@@ -202,14 +202,14 @@ impl Pruner for Guarded<dyn Pruner> {
 }
 
 impl Ensembler for Guarded<dyn Ensembler> {
-    fn select(&self, members: &[Predictions], labels: &[u32]) -> Result<Vec<usize>> {
+    fn fit(&self, candidates: &[Predictions], labels: &[u32]) -> Result<Vec<f64>> {
         run(Family::Ensembler, &self.name, || {
-            self.inner.select(members, labels)
+            self.inner.fit(candidates, labels)
         })
     }
-    fn combine(&self, members: &[&Predictions]) -> Result<Predictions> {
+    fn combine(&self, members: &[&Predictions], weights: &[f64]) -> Result<Predictions> {
         run(Family::Ensembler, &self.name, || {
-            self.inner.combine(members)
+            self.inner.combine(members, weights)
         })
     }
 }

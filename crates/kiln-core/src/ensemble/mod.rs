@@ -1,4 +1,4 @@
 //! Ensemblers: combine member predictions.
 mod base;
 
-pub use base::{Ensembler, Predictions};
+pub use base::{Ensembler, Predictions, check_weights};

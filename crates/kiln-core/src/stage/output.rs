@@ -58,6 +58,9 @@ pub struct StageOutput {
     /// Several models: an ensemble's members, a run's top-k checkpoints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<ModelRef>,
+    /// The members' weights, as the ensembler fitted them (empty: equal weights).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<f64>,
     /// How `members` are combined, for an ensemble.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ensembler: Option<PluginSpec>,
@@ -94,6 +97,16 @@ impl StageOutput {
             self.model.iter().collect()
         } else {
             self.members.iter().collect()
+        }
+    }
+
+    /// One weight per model of [`StageOutput::models`]: the fitted weights, or equal ones.
+    pub fn model_weights(&self) -> Vec<f64> {
+        let n = self.models().len();
+        if self.weights.len() == n {
+            self.weights.clone()
+        } else {
+            vec![1.0; n]
         }
     }
 }
