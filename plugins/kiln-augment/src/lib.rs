@@ -26,7 +26,7 @@ mod hflip;
 mod per_sample;
 mod vflip;
 
-pub use affine::{Affine, AffineConfig, Transform, warp};
+pub use affine::{Affine, AffineConfig, Transform, warp, warp_matrices};
 pub use colour::{Colour, ColourConfig, ColourOp};
 pub use cutout::{Cutout, CutoutConfig};
 pub use hflip::{HFlip, HFlipConfig};
