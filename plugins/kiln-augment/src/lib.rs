@@ -14,6 +14,7 @@
 //! | scale | `scale` | `p`, `scale` | zoom in or out |
 //! | translation | `translate` | `p`, `translate` | shift |
 //! | cutout | `cutout` | `p` (0.5), `size` (0.25 of the shorter side), `fill` (0) | a square hole per sample |
+//! | crop with padding | `crop` | `p` (1.0), `padding` (4 pixels), `fill` (0) | pad by `padding` with `fill`, crop back at offsets `top`, `left ~ U{0..=2·padding}`: an exact integer shift (one gather) |
 //!
 //! Every op takes one draw per sample (a Bernoulli for `p`, then its value, in that order
 //! whether or not the sample fires) and applies as one batched tensor operation on the
@@ -21,6 +22,7 @@
 
 mod affine;
 mod colour;
+mod crop;
 mod cutout;
 mod hflip;
 mod per_sample;
@@ -28,6 +30,7 @@ mod vflip;
 
 pub use affine::{Affine, AffineConfig, Transform, warp, warp_matrices};
 pub use colour::{Colour, ColourConfig, ColourOp};
+pub use crop::{Crop, CropConfig, shift_crop};
 pub use cutout::{Cutout, CutoutConfig};
 pub use hflip::{HFlip, HFlipConfig};
 pub use vflip::VFlip;
@@ -107,6 +110,11 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "cutout",
         "erase a random square of each image",
         |params, ctx| Ok(Box::new(Cutout::from_params(params, ctx)?)),
+    )?;
+    r.augmenter(
+        "crop",
+        "pad each image and crop it back at its own offset (an integer shift)",
+        |params, ctx| Ok(Box::new(Crop::from_params(params, ctx)?)),
     )
 }
 
