@@ -15,10 +15,13 @@
 //! | translation | `translate` | `p`, `translate` | shift |
 //! | cutout | `cutout` | `p` (0.5), `size` (0.25 of the shorter side), `fill` (0) | a square hole per sample |
 //! | crop with padding | `crop` | `p` (1.0), `padding` (4 pixels), `fill` (0) | pad by `padding` with `fill`, crop back at offsets `top`, `left ~ U{0..=2·padding}`: an exact integer shift (one gather) |
+//! | resized crop | `resized_crop` | `p` (1.0), `scale` (`[0.08, 1.0]` of the area), `ratio` (`[3/4, 4/3]`, log-uniform) | a box of that area share and aspect (clamped to fit), resized back bilinearly by the `affine` warp |
 //!
-//! Every op takes one draw per sample (a Bernoulli for `p`, then its value, in that order
-//! whether or not the sample fires) and applies as one batched tensor operation on the
-//! training device; photometric ops clamp back to [0, 1].
+//! Every op takes its draws per sample (a Bernoulli for `p`, then its values, in a fixed
+//! order whether or not the sample fires: `crop` draws `top` then `left`, `resized_crop` the
+//! area share, the log ratio, then the top and left positions) and applies as one batched
+//! tensor operation on the training device; photometric ops clamp back to [0, 1]. The crops
+//! default to `p = 1`, as torchvision applies them to every image.
 
 mod affine;
 mod colour;
@@ -26,6 +29,7 @@ mod crop;
 mod cutout;
 mod hflip;
 mod per_sample;
+mod resized_crop;
 mod vflip;
 
 pub use affine::{Affine, AffineConfig, Transform, warp, warp_matrices};
@@ -33,6 +37,7 @@ pub use colour::{Colour, ColourConfig, ColourOp};
 pub use crop::{Crop, CropConfig, shift_crop};
 pub use cutout::{Cutout, CutoutConfig};
 pub use hflip::{HFlip, HFlipConfig};
+pub use resized_crop::{CropBox, ResizedCrop, ResizedCropConfig, resize_crops};
 pub use vflip::VFlip;
 
 use kiln_core::{Registrar, Result};
@@ -115,6 +120,11 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "crop",
         "pad each image and crop it back at its own offset (an integer shift)",
         |params, ctx| Ok(Box::new(Crop::from_params(params, ctx)?)),
+    )?;
+    r.augmenter(
+        "resized_crop",
+        "crop a box of random area and aspect from each image and resize it back",
+        |params, ctx| Ok(Box::new(ResizedCrop::from_params(params, ctx)?)),
     )
 }
 
