@@ -8,6 +8,7 @@
 //! | contrast | `contrast` | `p`, `strength` (0.2) | `(x - mean)·f + mean`, `f ~ U(1 - s, 1 + s)` |
 //! | gamma | `gamma` | `p`, `strength` (0.2) | `x^g`, `g ~ U(1 - s, 1 + s)` |
 //! | saturation | `saturation` | `p`, `strength` (0.2) | RGB: `luma + f·(x - luma)`; one channel: identity |
+//! | hue | `hue` | `p` (0.5), `strength` (0.1, at most 0.5) | RGB → HSV, hue turned by `h ~ U(-s, s)` turns, → RGB; one channel: identity |
 //! | affine | `affine` | `p` (0.5), `degrees`, `shear` (degrees), `scale` (± share), `translate` (± share of the side), all 0 | one per-sample warp on the device, bilinear, zeros outside |
 //! | rotation | `rotate` | `p`, `degrees` | the `affine` preset with rotation only |
 //! | shear | `shear` | `p`, `shear` | horizontal shear only |
@@ -28,6 +29,7 @@ mod colour;
 mod crop;
 mod cutout;
 mod hflip;
+mod hue;
 mod per_sample;
 mod resized_crop;
 mod vflip;
@@ -37,6 +39,7 @@ pub use colour::{Colour, ColourConfig, ColourOp};
 pub use crop::{Crop, CropConfig, shift_crop};
 pub use cutout::{Cutout, CutoutConfig};
 pub use hflip::{HFlip, HFlipConfig};
+pub use hue::{Hue, HueConfig, shift_hue};
 pub use resized_crop::{CropBox, ResizedCrop, ResizedCropConfig, resize_crops};
 pub use vflip::VFlip;
 
@@ -80,6 +83,11 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
             Ok(Box::new(Colour::from_params(op, params, ctx)?))
         })?;
     }
+    r.augmenter(
+        "hue",
+        "turn each RGB image's hue by its own share of a turn",
+        |params, ctx| Ok(Box::new(Hue::from_params(params, ctx)?)),
+    )?;
     r.augmenter(
         "affine",
         "rotate, shear, scale and shift each image by its own draw (one batched warp)",
