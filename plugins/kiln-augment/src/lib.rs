@@ -137,3 +137,27 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
 }
 
 kiln_core::submit_plugin!(register);
+
+#[cfg(test)]
+mod tests {
+    use kiln_core::testing::{context, registry_of, spec};
+
+    #[test]
+    fn the_crops_and_hue_build_by_name_with_their_defaults() {
+        let registry = registry_of(super::register);
+        for kind in ["crop", "resized_crop", "hue"] {
+            registry
+                .build_augmenter(&spec(serde_json::json!({ "kind": kind })), &context(0))
+                .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        }
+        let e = registry
+            .build_augmenter(
+                &spec(serde_json::json!({ "kind": "resized_crop", "scale": [0.5, 0.2] })),
+                &context(0),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("test.scale"), "{e}");
+    }
+}
