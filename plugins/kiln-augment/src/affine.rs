@@ -81,11 +81,18 @@ fn mul(a: [[f64; 2]; 2], b: [[f64; 2]; 2]) -> [[f64; 2]; 2] {
 
 /// Warps each image of `images` by its transform (bilinear, zeros outside).
 pub fn warp(images: Tensor<4>, transforms: &[Transform]) -> Tensor<4> {
+    let [_, _, h, w] = images.dims();
+    let m: Vec<[f64; 6]> = transforms.iter().map(|t| t.grid_matrix(h, w)).collect();
+    warp_matrices(images, &m)
+}
+
+/// Samples each image of `images` through its own sampling matrix (output → input in the
+/// normalised [-1, 1] coordinates of the grid, corners aligned, row-major `[a, b, tx, c, d,
+/// ty]`, as [`Transform::grid_matrix`] gives): bilinear, zeros outside. The one warp every
+/// geometric op goes through.
+pub fn warp_matrices(images: Tensor<4>, matrices: &[[f64; 6]]) -> Tensor<4> {
     let [n, c, h, w] = images.dims();
-    let m: Vec<f32> = transforms
-        .iter()
-        .flat_map(|t| t.grid_matrix(h, w).map(|v| v as f32))
-        .collect();
+    let m: Vec<f32> = matrices.iter().flat_map(|t| t.map(|v| v as f32)).collect();
     let device = images.device();
     let theta = Tensor::<3>::from_data(TensorData::new(m, [n, 2, 3]), &device);
     let grid = affine_grid_2d(theta, [n, c, h, w]);

@@ -8,36 +8,47 @@
 //! | contrast | `contrast` | `p`, `strength` (0.2) | `(x - mean)·f + mean`, `f ~ U(1 - s, 1 + s)` |
 //! | gamma | `gamma` | `p`, `strength` (0.2) | `x^g`, `g ~ U(1 - s, 1 + s)` |
 //! | saturation | `saturation` | `p`, `strength` (0.2) | RGB: `luma + f·(x - luma)`; one channel: identity |
+//! | hue | `hue` | `p` (0.5), `strength` (0.1, at most 0.5) | RGB → HSV, hue turned by `h ~ U(-s, s)` turns, → RGB; one channel: identity |
 //! | affine | `affine` | `p` (0.5), `degrees`, `shear` (degrees), `scale` (± share), `translate` (± share of the side), all 0 | one per-sample warp on the device, bilinear, zeros outside |
 //! | rotation | `rotate` | `p`, `degrees` | the `affine` preset with rotation only |
 //! | shear | `shear` | `p`, `shear` | horizontal shear only |
 //! | scale | `scale` | `p`, `scale` | zoom in or out |
 //! | translation | `translate` | `p`, `translate` | shift |
 //! | cutout | `cutout` | `p` (0.5), `size` (0.25 of the shorter side), `fill` (0) | a square hole per sample |
+//! | crop with padding | `crop` | `p` (1.0), `padding` (4 pixels), `fill` (0) | pad by `padding` with `fill`, crop back at offsets `top`, `left ~ U{0..=2·padding}`: an exact integer shift (one gather) |
+//! | resized crop | `resized_crop` | `p` (1.0), `scale` (`[0.08, 1.0]` of the area), `ratio` (`[3/4, 4/3]`, log-uniform) | a box of that area share and aspect (clamped to fit), resized back bilinearly by the `affine` warp |
 //! | mixup | `mixup` | `p` (1), `alpha` (0.2) | `λ·x + (1-λ)·x'` with a partner from the batch, `λ ~ Beta(α, α)` per sample; labels blended alike |
 //! | cutmix | `cutmix` | `p` (1), `alpha` (1) | a box of `√(1-λ)` of each side pasted from the partner; labels blended by the pasted area |
 //!
-//! Every op takes one draw per sample (a Bernoulli for `p`, then its value, in that order
-//! whether or not the sample fires) and applies as one batched tensor operation on the
-//! training device; photometric ops clamp back to [0, 1]. Mixup and cutmix change the
-//! labels too: the trainer then trains on the blended probability rows (soft targets).
+//! Every op takes its draws per sample (a Bernoulli for `p`, then its values, in a fixed
+//! order whether or not the sample fires: `crop` draws `top` then `left`, `resized_crop` the
+//! area share, the log ratio, then the top and left positions) and applies as one batched
+//! tensor operation on the training device; photometric ops clamp back to [0, 1]. The crops
+//! default to `p = 1`, as torchvision applies them to every image. Mixup and cutmix change
+//! the labels too: the trainer then trains on the blended probability rows (soft targets).
 
 mod affine;
 mod colour;
+mod crop;
 mod cutmix;
 mod cutout;
 mod hflip;
+mod hue;
 mod mix;
 mod mixup;
 mod per_sample;
+mod resized_crop;
 mod vflip;
 
-pub use affine::{Affine, AffineConfig, Transform, warp};
+pub use affine::{Affine, AffineConfig, Transform, warp, warp_matrices};
 pub use colour::{Colour, ColourConfig, ColourOp};
+pub use crop::{Crop, CropConfig, shift_crop};
 pub use cutmix::{CutMix, CutMixConfig, PasteBox};
 pub use cutout::{Cutout, CutoutConfig};
 pub use hflip::{HFlip, HFlipConfig};
+pub use hue::{Hue, HueConfig, shift_hue};
 pub use mixup::{Mixup, MixupConfig};
+pub use resized_crop::{CropBox, ResizedCrop, ResizedCropConfig, resize_crops};
 pub use vflip::VFlip;
 
 use kiln_core::{Registrar, Result};
@@ -80,6 +91,11 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
             Ok(Box::new(Colour::from_params(op, params, ctx)?))
         })?;
     }
+    r.augmenter(
+        "hue",
+        "turn each RGB image's hue by its own share of a turn",
+        |params, ctx| Ok(Box::new(Hue::from_params(params, ctx)?)),
+    )?;
     r.augmenter(
         "affine",
         "rotate, shear, scale and shift each image by its own draw (one batched warp)",
@@ -125,7 +141,41 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "cutmix",
         "paste a box of a partner into each image; labels blended by area",
         |params, ctx| Ok(Box::new(CutMix::from_params(params, ctx)?)),
+    )?;
+    r.augmenter(
+        "crop",
+        "pad each image and crop it back at its own offset (an integer shift)",
+        |params, ctx| Ok(Box::new(Crop::from_params(params, ctx)?)),
+    )?;
+    r.augmenter(
+        "resized_crop",
+        "crop a box of random area and aspect from each image and resize it back",
+        |params, ctx| Ok(Box::new(ResizedCrop::from_params(params, ctx)?)),
     )
 }
 
 kiln_core::submit_plugin!(register);
+
+#[cfg(test)]
+mod tests {
+    use kiln_core::testing::{context, registry_of, spec};
+
+    #[test]
+    fn the_crops_and_hue_build_by_name_with_their_defaults() {
+        let registry = registry_of(super::register);
+        for kind in ["crop", "resized_crop", "hue"] {
+            registry
+                .build_augmenter(&spec(serde_json::json!({ "kind": kind })), &context(0))
+                .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        }
+        let e = registry
+            .build_augmenter(
+                &spec(serde_json::json!({ "kind": "resized_crop", "scale": [0.5, 0.2] })),
+                &context(0),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("test.scale"), "{e}");
+    }
+}
