@@ -60,7 +60,7 @@ pub use rng::Rng;
 pub use schedule::{EpochMetrics, ScheduleContext, Scheduler};
 pub use search::{SearchStrategy, Suggestion};
 pub use space::{Condition, Distribution, ParamSpec, ParamValue, Params, SearchSpace};
-pub use stage::{LrSuggestion, ModelRef, Stage, StageContext, StageInput, StageOutput};
+pub use stage::{LrSuggestion, ModelRef, Split, Stage, StageContext, StageInput, StageOutput};
 pub use train::{Objective, Recipe, TrainerConfig};
 pub use trial::{Direction, FrozenTrial, StudyView, TrialState, dominates};
 

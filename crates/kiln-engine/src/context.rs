@@ -12,8 +12,8 @@ use crate::trainer::{self, TrainRequest};
 use burn::prelude::Device;
 use kiln_core::train::{Control, EpochReport, TrainOutcome, TrainSpec};
 use kiln_core::{
-    Augmenter, BuildContext, Direction, Error, FrozenTrial, ImageSet, Params, Predictions, Recipe,
-    Registry, Rng, Splits, StageContext, StageOutput, TrainableModel,
+    Augmenter, BuildContext, Direction, Error, FrozenTrial, ImageSet, ModelRef, Params,
+    Predictions, Recipe, Registry, Rng, Split, Splits, StageContext, StageOutput, TrainableModel,
 };
 use std::path::{Path, PathBuf};
 
@@ -59,7 +59,7 @@ pub fn write_json_atomic(path: &Path, value: &serde_json::Value) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
-fn core(e: EngineError) -> Error {
+pub(crate) fn core(e: EngineError) -> Error {
     match e {
         EngineError::Core(c) => c,
         other => Error::Training(other.to_string()),
@@ -327,6 +327,9 @@ impl StageContext for StageView<'_> {
             self.run.pipeline.trainer.eval_batch_size,
             self.run.splits.spec.num_classes,
         )
+    }
+    fn model_predictions(&self, model: &ModelRef, split: Split) -> kiln_core::Result<Predictions> {
+        crate::prediction_cache::model_predictions(self.run, self, model, split)
     }
     fn study(&self, stage: &str) -> kiln_core::Result<(Vec<Direction>, Vec<FrozenTrial>)> {
         let name = study_name(&self.run.pipeline.name, stage);

@@ -18,6 +18,7 @@ pub mod config;
 pub mod context;
 pub mod device;
 mod error;
+mod prediction_cache;
 pub mod progress;
 pub mod report;
 mod report_stages;

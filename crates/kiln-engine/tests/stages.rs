@@ -663,3 +663,79 @@ fn a_pipeline_with_label_mixing_trains_on_soft_targets_and_learns() {
         .to_string();
     assert!(err.contains("augment[0].alpha"), "{err}");
 }
+
+#[test]
+fn an_ensemble_caches_each_members_outputs_and_evaluate_reads_them_back() {
+    let registry = registry();
+    let pipeline = |worst: usize| {
+        base("cache")
+            .tune(TuneBuilder::new(3).epochs(1).param(
+                "optimizer.lr",
+                json!({ "type": "float", "low": 1e-3, "high": 1e-2, "log": true }),
+            ))
+            .stage(json!({ "kind": "ensemble", "from": "tune", "top_k": 3,
+                           "ensembler": { "kind": "soft_vote" } }))
+            .stage(json!({ "kind": "evaluate", "from": "ensemble", "worst": worst }))
+            .build(&crate::registry())
+            .expect("valid")
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = run(pipeline(5), registry, &options(dir.path())).expect("runs");
+    let eval = &summary["stages"]["evaluate"]["metrics"];
+    let (acc, best, gain) = (
+        eval["accuracy"].as_f64().expect("accuracy"),
+        eval["best_member_accuracy"].as_f64().expect("best member"),
+        eval["gain_over_best_member"].as_f64().expect("gain"),
+    );
+    assert!((acc - best - gain).abs() < 1e-12);
+    let db = rusqlite::Connection::open(dir.path().join("run/kiln.db")).expect("db");
+    let count = |split: &str| -> i64 {
+        db.query_row(
+            "SELECT COUNT(*) FROM kiln_predictions WHERE split = ?1",
+            [split],
+            |r| r.get(0),
+        )
+        .expect("count")
+    };
+    assert_eq!(
+        (count("valid"), count("test")),
+        (3, 3),
+        "one row per member and split"
+    );
+    // Rewrite the cached test outputs (fingerprints kept) to say "class 0" everywhere: an
+    // evaluation rerun that reads the cache must then score exactly the share of class 0.
+    let rows: Vec<(String, i64, Vec<u8>)> = db
+        .prepare("SELECT checkpoint, num_classes, probs FROM kiln_predictions WHERE split = 'test'")
+        .expect("select")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    for (checkpoint, classes, probs) in rows {
+        let classes = classes as usize;
+        let one_hot: Vec<u8> = (0..probs.len() / 4)
+            .flat_map(|i| if i % classes == 0 { 1f32 } else { 0f32 }.to_le_bytes())
+            .collect();
+        db.execute(
+            "UPDATE kiln_predictions SET probs = ?1 WHERE checkpoint = ?2 AND split = 'test'",
+            rusqlite::params![one_hot, checkpoint],
+        )
+        .expect("update");
+    }
+    drop(db);
+    let summary = run(pipeline(4), crate::registry(), &options(dir.path())).expect("reruns");
+    let acc = summary["stages"]["evaluate"]["metrics"]["accuracy"]
+        .as_f64()
+        .expect("accuracy");
+    let per_class = summary["stages"]["evaluate"]["details"]["error_analysis"]["per_class_count"]
+        .as_array()
+        .expect("counts")
+        .iter()
+        .map(|c| c.as_f64().expect("count"))
+        .collect::<Vec<_>>();
+    let share0 = per_class[0] / per_class.iter().sum::<f64>();
+    assert!(
+        (acc - share0).abs() < 1e-12,
+        "{acc} vs {share0}: the cache was not read"
+    );
+}

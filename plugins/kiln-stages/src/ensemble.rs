@@ -2,7 +2,7 @@
 //! checkpoints of one train run — choosing members on the validation set.
 
 use kiln_core::{
-    BuildContext, Error, FrozenTrial, ModelRef, PluginSpec, Predictions, Result, Stage,
+    BuildContext, Error, FrozenTrial, ModelRef, PluginSpec, Predictions, Result, Split, Stage,
     StageContext, StageInput, StageOutput, TrialState,
 };
 use serde::Deserialize;
@@ -128,8 +128,12 @@ impl Stage for EnsembleStage {
         let valid = &ctx.splits().valid;
         let mut preds = Vec::new();
         for m in &candidates {
-            let model = ctx.load_model(&m.params, &m.checkpoint)?;
-            let p = ctx.predict(model.as_ref(), valid)?;
+            let p = ctx.model_predictions(m, Split::Valid)?;
+            if ctx.splits().test.is_some() {
+                // Cached now with the validation outputs, so evaluating the ensemble (and
+                // any rerun) reads every member's test outputs back instead of running it.
+                ctx.model_predictions(m, Split::Test)?;
+            }
             ctx.progress(&format!(
                 "candidate {}: val acc {:.4}",
                 label(m),

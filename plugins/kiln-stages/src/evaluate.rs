@@ -3,7 +3,7 @@
 
 use crate::common::reads_from;
 use kiln_core::{
-    BuildContext, Error, ImageSet, PluginSpec, Predictions, Result, Stage, StageContext,
+    BuildContext, Error, ImageSet, PluginSpec, Predictions, Result, Split, Stage, StageContext,
     StageInput, StageOutput,
 };
 use serde::{Deserialize, Serialize};
@@ -144,18 +144,24 @@ impl Stage for EvaluateStage {
             return Err(Error::Training(format!("stage `{from}` produced no model")));
         }
         let (set, split) = test_set(ctx);
-        let mut preds = Vec::new();
         let mut loss = None;
-        for m in &models {
+        let mut member_accuracy = Vec::new();
+        let combined = if let [m] = models.as_slice() {
             let model = ctx.load_model(&m.params, &m.checkpoint)?;
-            if models.len() == 1 {
-                loss = Some(ctx.evaluate(model.as_ref(), set)?.0);
-            }
-            preds.push(ctx.predict(model.as_ref(), set)?);
-        }
-        let combined = if preds.len() == 1 {
-            preds.swap_remove(0)
+            loss = Some(ctx.evaluate(model.as_ref(), set)?.0);
+            ctx.predict(model.as_ref(), set)?
         } else {
+            let which = if split == "test" {
+                Split::Test
+            } else {
+                Split::Valid
+            };
+            let mut preds = Vec::new();
+            for m in &models {
+                let p = ctx.model_predictions(m, which)?;
+                member_accuracy.push(p.accuracy(&set.labels));
+                preds.push(p);
+            }
             let spec = out
                 .ensembler
                 .clone()
@@ -188,11 +194,24 @@ impl Stage for EvaluateStage {
         if let Some(l) = loss {
             output.metrics.insert("loss".into(), l);
         }
+        let best_member = member_accuracy.iter().copied().reduce(f64::max);
+        if let Some(best) = best_member {
+            ctx.progress(&format!(
+                "best of {} members: {split} accuracy {best:.4}; the ensemble gains {:+.4}",
+                member_accuracy.len(),
+                accuracy - best
+            ));
+            output.metrics.insert("best_member_accuracy".into(), best);
+            output
+                .metrics
+                .insert("gain_over_best_member".into(), accuracy - best);
+        }
         output.metrics.insert("images".into(), set.len() as f64);
         output.details = serde_json::json!({
             "from": from,
             "split": split,
             "members": models.len(),
+            "member_accuracy": member_accuracy,
             "error_analysis": analysis,
         });
         Ok(output)

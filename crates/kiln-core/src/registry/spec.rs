@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 /// A plugin named in config: `{ kind = "tpe", n_startup = 10 }` → kind `tpe`, params
 /// `{ n_startup = 10 }`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// It serialises as it is written, flat (`{ "kind": "tpe", "n_startup": 10 }`), so a stored
+/// spec reads back as the same spec.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PluginSpec {
     /// The registered name.
     pub kind: String,
@@ -47,6 +50,19 @@ impl PluginSpec {
             map.insert(name.to_string(), value);
         }
         self
+    }
+}
+
+impl Serialize for PluginSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut flat = serde_json::Map::new();
+        flat.insert("kind".into(), serde_json::Value::String(self.kind.clone()));
+        if let serde_json::Value::Object(params) = &self.params {
+            for (k, v) in params {
+                flat.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::Value::Object(flat).serialize(s)
     }
 }
 
@@ -100,5 +116,25 @@ impl BuildContext {
         } else {
             self.base_dir.join(p)
         }
+    }
+}
+
+#[cfg(test)]
+mod round_trip {
+    use super::PluginSpec;
+
+    #[test]
+    fn a_stored_spec_reads_back_as_the_same_spec() {
+        let spec = PluginSpec::from_value(
+            &serde_json::json!({ "kind": "greedy", "bags": 3, "metric": "nll" }),
+            "e",
+        )
+        .expect("spec");
+        let text = serde_json::to_string(&spec).expect("serialise");
+        assert_eq!(
+            serde_json::from_str::<PluginSpec>(&text).expect("read back"),
+            spec
+        );
+        assert!(!text.contains("params"), "{text}");
     }
 }

@@ -1,10 +1,40 @@
 use super::StageOutput;
 use crate::train::{Control, EpochReport, Recipe, TrainOutcome, TrainSpec};
 use crate::{
-    Augmenter, Direction, FrozenTrial, ImageSet, Params, Predictions, Registry, Result, Splits,
-    TrainableModel,
+    Augmenter, Direction, Error, FrozenTrial, ImageSet, ModelRef, Params, Predictions, Registry,
+    Result, Splits, TrainableModel,
 };
 use std::path::{Path, PathBuf};
+
+/// A labelled split a saved model can be scored on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// The validation split: what selection decides on.
+    Valid,
+    /// The test split: what is reported, never chosen on.
+    Test,
+}
+
+impl Split {
+    /// The split's name, as reports and the prediction cache write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Valid => "valid",
+            Split::Test => "test",
+        }
+    }
+
+    /// This split of `splits`; the test split is an error when the dataset has none.
+    pub fn of(self, splits: &Splits) -> Result<&ImageSet> {
+        match self {
+            Split::Valid => Ok(&splits.valid),
+            Split::Test => splits
+                .test
+                .as_ref()
+                .ok_or_else(|| Error::Training("the dataset has no test split".into())),
+        }
+    }
+}
 
 /// What a stage can see and use of the pipeline run. The engine implements it.
 ///
@@ -47,6 +77,15 @@ pub trait StageContext {
     fn evaluate(&self, model: &dyn TrainableModel, set: &ImageSet) -> Result<(f64, f64)>;
     /// Class probabilities of `model` on `set`.
     fn predict(&self, model: &dyn TrainableModel, set: &ImageSet) -> Result<Predictions>;
+    /// Class probabilities of the saved model `model` on `split`. The engine computes them
+    /// once per checkpoint and split and keeps them in the run's database, keyed by the
+    /// checkpoint's and the split's contents, so an ensemble's selection, its evaluation and
+    /// a rerun read them back instead of running every member again. The default computes
+    /// them each time.
+    fn model_predictions(&self, model: &ModelRef, split: Split) -> Result<Predictions> {
+        let m = self.load_model(&model.params, &model.checkpoint)?;
+        self.predict(m.as_ref(), split.of(self.splits())?)
+    }
     /// The study of tune stage `stage`: its directions and trials.
     fn study(&self, stage: &str) -> Result<(Vec<Direction>, Vec<FrozenTrial>)>;
     /// The checkpoint folder (created on demand).

@@ -10,5 +10,5 @@ mod context;
 mod output;
 
 pub use base::{Stage, StageInput};
-pub use context::StageContext;
+pub use context::{Split, StageContext};
 pub use output::{LrSuggestion, ModelRef, StageOutput};

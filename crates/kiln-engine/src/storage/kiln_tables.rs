@@ -1,5 +1,7 @@
 //! kiln's own tables, beside Optuna's (which ignores them): stage outputs with the hash of
-//! the configuration that produced them, and network-health probes per epoch.
+//! the configuration that produced them, network-health probes per epoch, and the
+//! prediction cache (a saved model's class probabilities on a split, with the fingerprint of
+//! the checkpoint and split contents they were computed from).
 
 use super::Storage;
 use super::sqlite::now;
@@ -21,6 +23,15 @@ CREATE TABLE IF NOT EXISTS kiln_health (
     epoch INTEGER NOT NULL,
     health_json TEXT NOT NULL,
     PRIMARY KEY (run_name, stage, trial_number, epoch)
+);
+CREATE TABLE IF NOT EXISTS kiln_predictions (
+    run_name VARCHAR(512) NOT NULL,
+    checkpoint VARCHAR(1024) NOT NULL,
+    split VARCHAR(16) NOT NULL,
+    fingerprint VARCHAR(64) NOT NULL,
+    num_classes INTEGER NOT NULL,
+    probs BLOB NOT NULL,
+    PRIMARY KEY (run_name, checkpoint, split)
 );";
 
 /// Creates the tables, and adds columns that older kiln databases lack.
@@ -169,5 +180,64 @@ impl Storage {
                 })
             })
             .collect()
+    }
+}
+
+impl Storage {
+    /// The cached predictions of `checkpoint` on `split`, if they were computed from the
+    /// contents `fingerprint` names; stale or unreadable rows are a miss.
+    pub fn prediction(
+        &self,
+        run: &str,
+        checkpoint: &str,
+        split: &str,
+        fingerprint: &str,
+    ) -> Result<Option<kiln_core::Predictions>> {
+        let row: Option<(String, i64, Vec<u8>)> = self
+            .conn()
+            .query_row(
+                "SELECT fingerprint, num_classes, probs FROM kiln_predictions
+                 WHERE run_name = ?1 AND checkpoint = ?2 AND split = ?3",
+                params![run, checkpoint, split],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(row.and_then(|(f, classes, bytes)| {
+            if f != fingerprint || bytes.len() % 4 != 0 {
+                return None;
+            }
+            let probs = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            kiln_core::Predictions::new(usize::try_from(classes).ok()?, probs).ok()
+        }))
+    }
+
+    /// Stores (or replaces) the predictions of `checkpoint` on `split`.
+    pub fn set_prediction(
+        &self,
+        run: &str,
+        checkpoint: &str,
+        split: &str,
+        fingerprint: &str,
+        predictions: &kiln_core::Predictions,
+    ) -> Result<()> {
+        let bytes: Vec<u8> = predictions
+            .probs
+            .iter()
+            .flat_map(|p| p.to_le_bytes())
+            .collect();
+        self.conn()
+            .execute(
+                "INSERT INTO kiln_predictions (run_name, checkpoint, split, fingerprint, num_classes, probs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (run_name, checkpoint, split) DO UPDATE SET fingerprint = excluded.fingerprint,
+                     num_classes = excluded.num_classes, probs = excluded.probs",
+                params![run, checkpoint, split, fingerprint, predictions.num_classes as i64, bytes],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 }

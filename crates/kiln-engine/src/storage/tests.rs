@@ -161,3 +161,33 @@ fn a_foreign_database_is_refused() {
     let err = Storage::open(&db).expect_err("not a database").to_string();
     assert!(err.contains("other.db"), "{err}");
 }
+
+#[test]
+fn cached_predictions_round_trip_and_a_new_fingerprint_is_a_miss() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Storage::open(&dir.path().join("kiln.db")).expect("open");
+    let p = kiln_core::Predictions::new(2, vec![0.25, 0.75, 0.5, 0.5]).expect("p");
+    assert_eq!(
+        s.prediction("r", "ck/a", "valid", "f1").expect("read"),
+        None
+    );
+    s.set_prediction("r", "ck/a", "valid", "f1", &p)
+        .expect("write");
+    assert_eq!(
+        s.prediction("r", "ck/a", "valid", "f1").expect("read"),
+        Some(p.clone())
+    );
+    assert_eq!(s.prediction("r", "ck/a", "test", "f1").expect("read"), None);
+    assert_eq!(
+        s.prediction("r", "ck/a", "valid", "f2").expect("read"),
+        None,
+        "rows computed from other contents are not trusted"
+    );
+    let q = kiln_core::Predictions::new(2, vec![1.0, 0.0, 0.0, 1.0]).expect("q");
+    s.set_prediction("r", "ck/a", "valid", "f2", &q)
+        .expect("replace");
+    assert_eq!(
+        s.prediction("r", "ck/a", "valid", "f2").expect("read"),
+        Some(q)
+    );
+}
