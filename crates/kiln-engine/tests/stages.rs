@@ -739,3 +739,79 @@ fn an_ensemble_caches_each_members_outputs_and_evaluate_reads_them_back() {
         "{acc} vs {share0}: the cache was not read"
     );
 }
+
+#[test]
+fn multi_run_and_snapshot_members_feed_an_ensemble() {
+    let registry = registry();
+    let pipeline = base("members")
+        .tune(TuneBuilder::new(3).epochs(1).param(
+            "optimizer.lr",
+            json!({ "type": "float", "low": 1e-3, "high": 1e-2, "log": true }),
+        ))
+        .stage(
+            json!({ "kind": "train", "name": "retrain", "from": "tune", "top_k": 2,
+                       "seeds": 2, "epochs": 2 }),
+        )
+        .stage(json!({ "kind": "ensemble", "from": "retrain", "top_k": 10 }))
+        .stage(json!({ "kind": "evaluate", "from": "ensemble" }))
+        .build(&registry)
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = run(pipeline, registry, &options(dir.path())).expect("runs");
+    let retrain = &summary["stages"]["retrain"];
+    let runs = retrain["details"]["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 4, "two trials × two seeds");
+    let seeds: std::collections::BTreeSet<u64> = runs
+        .iter()
+        .map(|r| r["seed"].as_u64().expect("seed"))
+        .collect();
+    assert_eq!(seeds.len(), 4, "every run has its own seed");
+    assert_ne!(runs[0]["params"], runs[2]["params"], "two different trials");
+    let members = retrain["members"].as_array().expect("members");
+    assert_eq!(members.len(), 4, "each run's best checkpoint");
+    let files: std::collections::BTreeSet<&str> = members
+        .iter()
+        .map(|m| m["checkpoint"].as_str().expect("path"))
+        .collect();
+    assert_eq!(
+        files.len(),
+        4,
+        "runs do not overwrite each other's checkpoints"
+    );
+    let candidates = summary["stages"]["ensemble"]["details"]["candidates"]
+        .as_array()
+        .expect("candidates");
+    assert_eq!(candidates.len(), 4);
+    assert!(summary["stages"]["evaluate"]["metrics"]["gain_over_best_member"].is_number());
+
+    let err = base("snap")
+        .stage(json!({ "kind": "train", "snapshots": true }))
+        .build(&crate::registry())
+        .expect_err("snapshots without checkpoint_every")
+        .to_string();
+    assert!(err.contains("stages[0].snapshots"), "{err}");
+    let pipeline = base("snap")
+        .scheduler(plugin(
+            "cosine",
+            json!({ "period_epochs": 2, "restarts": true }),
+        ))
+        .stage(json!({ "kind": "train", "epochs": 6, "checkpoint_every": 2, "snapshots": true }))
+        .build(&crate::registry())
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = run(pipeline, crate::registry(), &options(dir.path())).expect("runs");
+    let epochs: Vec<u64> = summary["stages"]["train"]["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["epoch"].as_u64().expect("epoch"))
+        .collect();
+    // The snapshots at the end of each cosine cycle (epochs 2, 4, 6; 0-based 1, 3, 5) and
+    // the best checkpoint, which may be one of them.
+    for e in [1, 3, 5] {
+        assert!(
+            epochs.contains(&e),
+            "snapshot at epoch {e} missing from {epochs:?}"
+        );
+    }
+}

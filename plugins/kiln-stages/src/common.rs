@@ -1,7 +1,9 @@
 //! Small helpers the stages share.
 
 use kiln_core::train::EpochReport;
-use kiln_core::{Error, Params, Result, StageContext, StageInput};
+use kiln_core::{
+    Error, FrozenTrial, ModelRef, Params, Result, StageContext, StageInput, TrialState,
+};
 
 /// The parameters an earlier stage hands on: its best parameters, else its model's.
 pub fn params_of(ctx: &dyn StageContext, from: &str) -> Result<Params> {
@@ -44,4 +46,41 @@ pub fn epoch_line(r: &EpochReport, epochs: usize) -> String {
         r.lr,
         r.seconds
     )
+}
+
+/// A tune study's complete trials with checkpoints, best first, as models.
+pub fn best_trials(ctx: &dyn StageContext, from: &str, k: usize) -> Result<Vec<ModelRef>> {
+    let (directions, trials) = ctx.study(from)?;
+    let dir = directions
+        .first()
+        .copied()
+        .unwrap_or(kiln_core::Direction::Maximize);
+    let mut done: Vec<&FrozenTrial> = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete && t.attrs.contains_key("checkpoint"))
+        .collect();
+    done.sort_by(|a, b| {
+        let (x, y) = (a.value().unwrap_or(f64::NAN), b.value().unwrap_or(f64::NAN));
+        if dir.better(x, y) {
+            std::cmp::Ordering::Less
+        } else if dir.better(y, x) {
+            std::cmp::Ordering::Greater
+        } else {
+            a.number.cmp(&b.number)
+        }
+    });
+    Ok(done
+        .into_iter()
+        .take(k)
+        .filter_map(|t| {
+            Some(ModelRef {
+                params: t.params.clone(),
+                checkpoint: t.attrs.get("checkpoint")?.as_str()?.into(),
+                epoch: None,
+                trial: Some(t.number),
+                val_accuracy: t.attrs.get("val_accuracy").and_then(|v| v.as_f64()),
+                val_loss: t.attrs.get("val_loss").and_then(|v| v.as_f64()),
+            })
+        })
+        .collect())
 }

@@ -2,8 +2,8 @@
 //! checkpoints of one train run — choosing members on the validation set.
 
 use kiln_core::{
-    BuildContext, Error, FrozenTrial, ModelRef, PluginSpec, Predictions, Result, Split, Stage,
-    StageContext, StageInput, StageOutput, TrialState,
+    BuildContext, Error, ModelRef, PluginSpec, Predictions, Result, Split, Stage, StageContext,
+    StageInput, StageOutput,
 };
 use serde::Deserialize;
 
@@ -49,43 +49,6 @@ impl EnsembleStage {
     }
 }
 
-/// A tune study's complete trials with checkpoints, best first, as models.
-fn best_trials(ctx: &dyn StageContext, from: &str, k: usize) -> Result<Vec<ModelRef>> {
-    let (directions, trials) = ctx.study(from)?;
-    let dir = directions
-        .first()
-        .copied()
-        .unwrap_or(kiln_core::Direction::Maximize);
-    let mut done: Vec<&FrozenTrial> = trials
-        .iter()
-        .filter(|t| t.state == TrialState::Complete && t.attrs.contains_key("checkpoint"))
-        .collect();
-    done.sort_by(|a, b| {
-        let (x, y) = (a.value().unwrap_or(f64::NAN), b.value().unwrap_or(f64::NAN));
-        if dir.better(x, y) {
-            std::cmp::Ordering::Less
-        } else if dir.better(y, x) {
-            std::cmp::Ordering::Greater
-        } else {
-            a.number.cmp(&b.number)
-        }
-    });
-    Ok(done
-        .into_iter()
-        .take(k)
-        .filter_map(|t| {
-            Some(ModelRef {
-                params: t.params.clone(),
-                checkpoint: t.attrs.get("checkpoint")?.as_str()?.into(),
-                epoch: None,
-                trial: Some(t.number),
-                val_accuracy: t.attrs.get("val_accuracy").and_then(|v| v.as_f64()),
-                val_loss: t.attrs.get("val_loss").and_then(|v| v.as_f64()),
-            })
-        })
-        .collect())
-}
-
 fn label(m: &ModelRef) -> String {
     match (m.trial, m.epoch) {
         (Some(t), _) => format!("trial #{t}"),
@@ -105,7 +68,7 @@ impl Stage for EnsembleStage {
             .output(from)
             .ok_or_else(|| Error::Training(format!("stage `{from}` has no output")))?;
         let candidates = if source.kind == "tune" {
-            best_trials(ctx, from, self.config.top_k)?
+            crate::common::best_trials(ctx, from, self.config.top_k)?
         } else {
             source
                 .models()

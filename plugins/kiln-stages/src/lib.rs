@@ -4,7 +4,7 @@
 //!
 //! | stage | kind | parameters (defaults) | hands on |
 //! |---|---|---|---|
-//! | train | `train` | `from`, `epochs` (trainer's), `patience`, `min_delta` (0), `checkpoint_every`, `keep_best` (1), `init_from` (fine-tune an earlier stage's model), `resume_schedule` (false) | the best checkpoint (and the top `keep_best` as members) |
+//! | train | `train` | `from`, `epochs` (trainer's), `patience`, `min_delta` (0), `checkpoint_every`, `keep_best` (1), `init_from` (fine-tune an earlier stage's model), `resume_schedule` (false), `top_k` (1: a tune stage's best k trials), `seeds` (1 run each), `snapshots` (false: periodic checkpoints as members) | the best checkpoint; as members, each run's best (and top `keep_best`, and the snapshots) |
 //! | evaluate | `evaluate` | `from` (last stage with a model), `worst` (10) | test accuracy, loss, per-class accuracy, confusion matrix, most confident mistakes |
 //! | ensemble | `ensemble` | `from` (tune: best trials; train: kept checkpoints), `top_k` (5), `ensembler` (`greedy`) | members, their fitted weights and the ensembler |
 //! | LR range test | `lr_find` | `from`, `start_lr` (1e-7), `end_lr` (1), `steps` (100), `smoothing` (0.9), `diverge_factor` (4), `lock` (true) | suggested LR (min of steepest descent and minimum/10) and range (locks `optimizer.lr`; a tune stage's `from_lr_find` takes the range) |

@@ -1,10 +1,21 @@
 //! `train`: one longer run from the best parameters of an earlier stage, with early
 //! stopping and checkpoints; it hands on the best checkpoint (and the top-k).
+//!
+//! It also makes ensemble members. `top_k` trains the best k trials of a tune stage and
+//! `seeds` trains each of them that many times from its own seed (a multi-run ensemble: the
+//! members are each run's best checkpoint); `snapshots` hands on the periodic checkpoints of
+//! `checkpoint_every` as members (a snapshot ensemble, with a cosine schedule whose restarts
+//! fall on those epochs). The first run keeps the stage's own seed, so a plain `train`
+//! stage gives the same numbers with or without these options.
 
-use crate::common::{epoch_line, params_of};
-use kiln_core::train::{CheckpointPolicy, Control, EarlyStopping, EpochReport, TrainSpec};
+use crate::common::{best_trials, epoch_line, params_of};
+use kiln_core::train::{
+    CheckpointPolicy, CheckpointRecord, Control, EarlyStopping, EpochReport, TrainOutcome,
+    TrainSpec,
+};
 use kiln_core::{
-    BuildContext, Error, ModelRef, Params, Result, Stage, StageContext, StageInput, StageOutput,
+    BuildContext, Error, ModelRef, Params, Result, Rng, Stage, StageContext, StageInput,
+    StageOutput,
 };
 use serde::Deserialize;
 
@@ -33,6 +44,15 @@ pub struct TrainConfig {
     /// With `init_from`: continue that run's learning-rate schedule from its checkpoint.
     #[serde(default)]
     pub resume_schedule: bool,
+    /// With `from` a tune stage: train its best `top_k` trials.
+    #[serde(default = "one")]
+    pub top_k: usize,
+    /// Runs per set of parameters, each from its own seed.
+    #[serde(default = "one")]
+    pub seeds: usize,
+    /// Hand on the periodic checkpoints (`checkpoint_every`) as ensemble members too.
+    #[serde(default)]
+    pub snapshots: bool,
 }
 
 fn one() -> usize {
@@ -77,6 +97,26 @@ impl TrainStage {
                 "must be at least 1",
             ));
         }
+        for (field, v) in [("top_k", config.top_k), ("seeds", config.seeds)] {
+            if v == 0 {
+                return Err(Error::config(
+                    format!("{key}.{field}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if config.top_k > 1 && config.from.is_none() {
+            return Err(Error::config(
+                format!("{key}.top_k"),
+                "needs `from` (the tune stage whose best trials to train)",
+            ));
+        }
+        if config.snapshots && config.checkpoint_every.is_none() {
+            return Err(Error::config(
+                format!("{key}.snapshots"),
+                "needs `checkpoint_every` (which epochs are the snapshots)",
+            ));
+        }
         if !(config.min_delta >= 0.0 && config.min_delta.is_finite()) {
             return Err(Error::config(
                 format!("{key}.min_delta"),
@@ -104,20 +144,145 @@ impl Stage for TrainStage {
             )?),
             None => None,
         };
-        let params = match (&c.from, &init) {
-            (Some(from), _) => params_of(ctx, from)?,
-            (None, Some(m)) => m.params.clone(),
-            (None, None) => Params::new(),
+        let param_sets: Vec<Params> = match (&c.from, &init) {
+            (Some(from), _) if c.top_k > 1 => {
+                let trials = best_trials(ctx, from, c.top_k)?;
+                if trials.is_empty() {
+                    return Err(Error::Training(format!(
+                        "stage `{from}` has no complete trial to train"
+                    )));
+                }
+                trials.into_iter().map(|m| m.params).collect()
+            }
+            (Some(from), _) => vec![params_of(ctx, from)?],
+            (None, Some(m)) => vec![m.params.clone()],
+            (None, None) => vec![Params::new()],
         };
-        let recipe = ctx.recipe(&params)?;
+        let many = param_sets.len() * c.seeds > 1;
+        let mut runs: Vec<Run> = Vec::new();
+        for (t, params) in param_sets.iter().enumerate() {
+            for s in 0..c.seeds {
+                let (seed, label) = if t == 0 && s == 0 {
+                    (ctx.seed(), ctx.name().to_string())
+                } else {
+                    (
+                        Rng::derive(ctx.seed(), &[t as u64, s as u64]).next_u64(),
+                        format!("{}-{}-{}", ctx.name(), t + 1, s + 1),
+                    )
+                };
+                if many {
+                    ctx.progress(&format!(
+                        "run {}/{}: parameters {} of {}, seed {} of {}",
+                        runs.len() + 1,
+                        param_sets.len() * c.seeds,
+                        t + 1,
+                        param_sets.len(),
+                        s + 1,
+                        c.seeds
+                    ));
+                }
+                runs.push(self.train_one(ctx, params, init.as_ref(), seed, &label, many)?);
+            }
+        }
+        let best = (0..runs.len())
+            .reduce(|b, i| {
+                if runs[i].best.val_accuracy > runs[b].best.val_accuracy {
+                    i
+                } else {
+                    b
+                }
+            })
+            .unwrap_or(0);
+        let run = &runs[best];
+        let mut output = StageOutput::new("train")
+            .metric("val_accuracy", run.best.val_accuracy)
+            .metric("val_loss", run.best.val_loss)
+            .metric("best_epoch", run.outcome.best_epoch as f64)
+            .metric("epochs_run", run.outcome.epochs.len() as f64)
+            .metric("num_params", run.outcome.num_params as f64);
+        output.params = Some(run.params.clone());
+        output.model = Some(run.model_ref(&run.best));
+        for r in &runs {
+            let kept = r.outcome.checkpoints.iter().filter(|k| {
+                if k.periodic {
+                    c.snapshots
+                } else {
+                    c.keep_best > 1 || k.path == r.best.path
+                }
+            });
+            // A snapshot at the best epoch holds the same weights as the best checkpoint:
+            // one member, not two.
+            let mut epochs = std::collections::BTreeSet::new();
+            output.members.extend(
+                kept.filter(|k| epochs.insert(k.epoch))
+                    .map(|k| r.model_ref(k)),
+            );
+        }
+        if output.members.len() < 2 {
+            output.members.clear();
+        }
+        if many {
+            output.metrics.insert("runs".into(), runs.len() as f64);
+        }
+        output.details = serde_json::json!({
+            "epochs": run.epochs,
+            "stopped": run.outcome.stopped,
+            "checkpoints": run.outcome.checkpoints,
+            "history": run.outcome.epochs,
+            "runs": runs.iter().map(|r| serde_json::json!({
+                "params": r.params,
+                "seed": r.seed,
+                "val_accuracy": r.best.val_accuracy,
+                "best_epoch": r.outcome.best_epoch,
+            })).collect::<Vec<_>>(),
+        });
+        Ok(output)
+    }
+}
+
+/// One finished run of the stage.
+struct Run {
+    params: Params,
+    seed: u64,
+    epochs: usize,
+    outcome: TrainOutcome,
+    best: CheckpointRecord,
+}
+
+impl Run {
+    fn model_ref(&self, c: &CheckpointRecord) -> ModelRef {
+        ModelRef {
+            params: self.params.clone(),
+            checkpoint: c.path.clone(),
+            epoch: Some(c.epoch),
+            trial: None,
+            val_accuracy: Some(c.val_accuracy),
+            val_loss: Some(c.val_loss),
+        }
+    }
+}
+
+impl TrainStage {
+    /// One run from `params` and `seed`, its checkpoints named after `label`.
+    fn train_one(
+        &self,
+        ctx: &dyn StageContext,
+        params: &Params,
+        init: Option<&ModelRef>,
+        seed: u64,
+        label: &str,
+        many: bool,
+    ) -> Result<Run> {
+        let c = &self.config;
+        let recipe = ctx.recipe(params)?;
         let epochs = c.epochs.unwrap_or(recipe.trainer.epochs);
-        let keep_many = c.keep_best > 1 || c.checkpoint_every.is_some();
+        let keep_many = many || c.keep_best > 1 || c.checkpoint_every.is_some();
         let spec = TrainSpec {
             checkpoints: Some(CheckpointPolicy {
                 label: if keep_many {
-                    ctx.name().to_string()
+                    label.to_string()
                 } else {
-                    format!("{}-best", ctx.name())
+                    format!("{label}-best")
                 },
                 every: c.checkpoint_every,
                 keep_best: c.keep_best,
@@ -126,9 +291,9 @@ impl Stage for TrainStage {
                 patience,
                 min_delta: c.min_delta,
             }),
-            init_from: init.as_ref().map(|m| m.checkpoint.clone()),
+            init_from: init.map(|m| m.checkpoint.clone()),
             resume_schedule: c.resume_schedule,
-            ..TrainSpec::new(&recipe, epochs, ctx.seed())
+            ..TrainSpec::new(&recipe, epochs, seed)
         };
         ctx.progress(&format!(
             "training {} for up to {epochs} epoch(s){}",
@@ -136,68 +301,45 @@ impl Stage for TrainStage {
             if params.is_empty() {
                 String::new()
             } else {
-                format!(" with {}", crate::common::describe(&params))
+                format!(" with {}", crate::common::describe(params))
             }
         ));
         let mut on_epoch = |r: &EpochReport| -> Result<Control> {
             ctx.progress(&epoch_line(r, epochs));
             Ok(Control::Continue)
         };
-        let out = ctx.train(&spec, &mut on_epoch)?;
-        let (Some(best), Some(ckpt)) = (out.best(), out.best_checkpoint()) else {
+        let outcome = ctx.train(&spec, &mut on_epoch)?;
+        let (Some(best), Some(ckpt)) = (outcome.best(), outcome.best_checkpoint().cloned()) else {
             return Err(Error::Training(format!(
                 "stage `{}`: no epoch finished{}",
                 ctx.name(),
-                out.stopped
+                outcome
+                    .stopped
                     .as_ref()
                     .map(|s| format!(" ({})", s.message()))
                     .unwrap_or_default()
             )));
         };
-        if let Some(why) = &out.stopped {
+        if let Some(why) = &outcome.stopped {
             ctx.progress(&format!(
                 "stopped after {} epoch(s): {}",
-                out.epochs.len(),
+                outcome.epochs.len(),
                 why.message()
             ));
         }
         ctx.progress(&format!(
             "best epoch {}: val acc {:.4}, val loss {:.4}; checkpoint {}",
-            out.best_epoch + 1,
+            outcome.best_epoch + 1,
             best.val_accuracy,
             best.val_loss,
             ckpt.path.display()
         ));
-        let model_ref = |c: &kiln_core::train::CheckpointRecord| ModelRef {
+        Ok(Run {
             params: params.clone(),
-            checkpoint: c.path.clone(),
-            epoch: Some(c.epoch),
-            trial: None,
-            val_accuracy: Some(c.val_accuracy),
-            val_loss: Some(c.val_loss),
-        };
-        let mut output = StageOutput::new("train")
-            .metric("val_accuracy", best.val_accuracy)
-            .metric("val_loss", best.val_loss)
-            .metric("best_epoch", out.best_epoch as f64)
-            .metric("epochs_run", out.epochs.len() as f64)
-            .metric("num_params", out.num_params as f64);
-        output.params = Some(params.clone());
-        output.model = Some(model_ref(ckpt));
-        if c.keep_best > 1 {
-            output.members = out
-                .checkpoints
-                .iter()
-                .filter(|c| !c.periodic)
-                .map(model_ref)
-                .collect();
-        }
-        output.details = serde_json::json!({
-            "epochs": epochs,
-            "stopped": out.stopped,
-            "checkpoints": out.checkpoints,
-            "history": out.epochs,
-        });
-        Ok(output)
+            seed,
+            epochs,
+            outcome,
+            best: ckpt,
+        })
     }
 }
