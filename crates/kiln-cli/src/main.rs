@@ -13,8 +13,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kiln_core::{Family, Registry};
 use kiln_engine::config::{self, Pipeline};
+use kiln_engine::preview::{self, PreviewOptions};
 use kiln_engine::run::{RunOptions, run};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// kiln: make deep-learning models better after they first run.
@@ -47,6 +48,30 @@ enum Command {
         /// No progress lines.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Write a PNG grid of the pipeline's augmenters at work: one row per training sample,
+    /// the original first, then one column per draw.
+    AugmentPreview {
+        /// The pipeline file (TOML), loaded as `kiln run` loads it.
+        pipeline: PathBuf,
+        /// The PNG file to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Rows: the first N training images.
+        #[arg(long, default_value_t = 8)]
+        samples: usize,
+        /// Augmented columns.
+        #[arg(long, default_value_t = 8)]
+        draws: usize,
+        /// Seed of the draws (default: the pipeline's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a key, as for `kiln run`: `--set augment.affine.degrees=30`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Load plugins from this shared library (repeatable).
+        #[arg(long = "plugin", value_name = "LIBRARY")]
+        plugins: Vec<PathBuf>,
     },
     /// List the registered plugins, with where each comes from.
     Plugins {
@@ -113,6 +138,23 @@ fn registry_with(libraries: &[PathBuf]) -> Result<Registry> {
     Ok(registry)
 }
 
+/// A pipeline file with `--set` overrides, validated against the built-in plugins, its
+/// `plugins = [...]` libraries (relative to the file) and `extra` ones: what `kiln run` and
+/// `kiln augment-preview` both start from.
+fn load_pipeline(
+    path: &Path,
+    sets: &[String],
+    extra: Vec<PathBuf>,
+) -> Result<(Pipeline, Registry)> {
+    let (raw, source) = config::load(path, sets)?;
+    let base = path.parent().map(PathBuf::from).unwrap_or_default();
+    let mut libraries: Vec<PathBuf> = raw.plugins.iter().map(|p| base.join(p)).collect();
+    libraries.extend(extra);
+    let registry = registry_with(&libraries)?;
+    let pipeline = Pipeline::validate(raw, &source, &registry)?;
+    Ok((pipeline, registry))
+}
+
 fn main() -> ExitCode {
     // Trial panics are caught and recorded; print them as one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
@@ -141,23 +183,18 @@ fn main() -> ExitCode {
 fn main_inner(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run {
-            pipeline,
+            pipeline: pipeline_path,
             run_dir,
             sets,
             plugins,
             check,
             quiet,
         } => {
-            let (raw, source) = config::load(&pipeline, &sets)?;
-            let base = pipeline.parent().map(PathBuf::from).unwrap_or_default();
-            let mut libraries: Vec<PathBuf> = raw.plugins.iter().map(|p| base.join(p)).collect();
-            libraries.extend(plugins);
-            let registry = registry_with(&libraries)?;
-            let pipeline = Pipeline::validate(raw, &source, &registry)?;
+            let (pipeline, registry) = load_pipeline(&pipeline_path, &sets, plugins)?;
             if check {
                 println!(
                     "{}: ok ({} stages)",
-                    source.path.display(),
+                    pipeline_path.display(),
                     pipeline.stages.len()
                 );
                 return Ok(());
@@ -176,6 +213,34 @@ fn main_inner(cli: Cli) -> Result<()> {
                 "run directory: {} (kiln show {})",
                 run_dir.display(),
                 run_dir.display()
+            );
+            Ok(())
+        }
+        Command::AugmentPreview {
+            pipeline: pipeline_path,
+            output,
+            samples,
+            draws,
+            seed,
+            sets,
+            plugins,
+        } => {
+            let (pipeline, registry) = load_pipeline(&pipeline_path, &sets, plugins)?;
+            let options = PreviewOptions {
+                samples,
+                draws,
+                seed,
+                pipeline_file: pipeline_path,
+            };
+            let grid = preview::write_preview(&pipeline, &registry, &options, &output)?;
+            println!(
+                "{}: {} samples × (original + {} draws), cells ×{}, {}×{} px",
+                output.display(),
+                grid.samples,
+                grid.draws,
+                grid.scale,
+                grid.width,
+                grid.height
             );
             Ok(())
         }

@@ -12,12 +12,14 @@
 //! - [`storage`]: the study database in Optuna's RDB schema.
 //! - [`show`]: what `kiln show` prints.
 //! - [`bench`]: `kiln bench search`, strategies on standard test functions.
+//! - [`preview`]: `kiln augment-preview`, a PNG grid of the augmenters' draws.
 
 pub mod bench;
 pub mod config;
 pub mod context;
 pub mod device;
 mod error;
+pub mod preview;
 pub mod progress;
 pub mod report;
 mod report_stages;
