@@ -117,6 +117,19 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Augmentation throughput on synthetic data: hflip, affine, brightness and contrast on
+    /// 10,000 28×28×1 images (batches of 256) and 1,000 224×224×3 images (batches of 32).
+    Augment {
+        /// Timed passes over the data (after one warm-up pass); medians are reported.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Seed of the pixels and the draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn registry() -> Result<Registry> {
@@ -288,6 +301,14 @@ fn main_inner(cli: Cli) -> Result<()> {
                     json,
                 },
         } => bench_search(strategies, functions, trials, seeds, json),
+        Command::Bench {
+            what:
+                BenchCommand::Augment {
+                    repeats,
+                    seed,
+                    json,
+                },
+        } => bench_augment(repeats, seed, json),
         Command::Show {
             run_dir,
             json,
@@ -367,6 +388,37 @@ fn bench_search(
                     row.median_regret,
                     row.ms_per_trial_at_end
                         .map_or("-".to_string(), |t| format!("{t:.4}"))
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bench_augment(repeats: usize, seed: u64, json: bool) -> Result<()> {
+    use kiln_engine::bench_augment::{run_workload, standard_chain, standard_workloads};
+    let registry = registry()?;
+    let chain = standard_chain();
+    if !json {
+        println!(
+            "{:<12} {:>6} {:>5} {:<11} {:>12} {:>10} {:>6}",
+            "images", "count", "batch", "op", "images/s", "ms/batch", "share"
+        );
+    }
+    for w in standard_workloads() {
+        for row in run_workload(&registry, &w, &chain, repeats, seed)? {
+            if json {
+                println!("{}", serde_json::to_string(&row)?);
+            } else {
+                println!(
+                    "{:<12} {:>6} {:>5} {:<11} {:>12.0} {:>10.3} {:>5.0}%",
+                    row.workload,
+                    row.images,
+                    row.batch,
+                    row.op,
+                    row.median_images_per_s,
+                    row.median_ms_per_batch,
+                    row.share * 100.0
                 );
             }
         }
