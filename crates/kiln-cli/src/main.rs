@@ -9,12 +9,15 @@ use kiln_schedulers as _;
 use kiln_search as _;
 use kiln_stages as _;
 
+mod bench;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kiln_core::{Family, Registry};
 use kiln_engine::config::{self, Pipeline};
+use kiln_engine::preview::{self, PreviewOptions};
 use kiln_engine::run::{RunOptions, run};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// kiln: make deep-learning models better after they first run.
@@ -47,6 +50,30 @@ enum Command {
         /// No progress lines.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Write a PNG grid of the pipeline's augmenters at work: one row per training sample,
+    /// the original first, then one column per draw.
+    AugmentPreview {
+        /// The pipeline file (TOML), loaded as `kiln run` loads it.
+        pipeline: PathBuf,
+        /// The PNG file to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Rows: the first N training images.
+        #[arg(long, default_value_t = 8)]
+        samples: usize,
+        /// Augmented columns.
+        #[arg(long, default_value_t = 8)]
+        draws: usize,
+        /// Seed of the draws (default: the pipeline's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a key, as for `kiln run`: `--set augment.affine.degrees=30`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Load plugins from this shared library (repeatable).
+        #[arg(long = "plugin", value_name = "LIBRARY")]
+        plugins: Vec<PathBuf>,
     },
     /// List the registered plugins, with where each comes from.
     Plugins {
@@ -92,9 +119,22 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Augmentation throughput on synthetic data: hflip, affine, brightness and contrast on
+    /// 10,000 28×28×1 images (batches of 256) and 1,000 224×224×3 images (batches of 32).
+    Augment {
+        /// Timed passes over the data (after one warm-up pass); medians are reported.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Seed of the pixels and the draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-fn registry() -> Result<Registry> {
+pub(crate) fn registry() -> Result<Registry> {
     Registry::with_static_plugins().context("registering built-in plugins")
 }
 
@@ -111,6 +151,23 @@ fn registry_with(libraries: &[PathBuf]) -> Result<Registry> {
         );
     }
     Ok(registry)
+}
+
+/// A pipeline file with `--set` overrides, validated against the built-in plugins, its
+/// `plugins = [...]` libraries (relative to the file) and `extra` ones: what `kiln run` and
+/// `kiln augment-preview` both start from.
+fn load_pipeline(
+    path: &Path,
+    sets: &[String],
+    extra: Vec<PathBuf>,
+) -> Result<(Pipeline, Registry)> {
+    let (raw, source) = config::load(path, sets)?;
+    let base = path.parent().map(PathBuf::from).unwrap_or_default();
+    let mut libraries: Vec<PathBuf> = raw.plugins.iter().map(|p| base.join(p)).collect();
+    libraries.extend(extra);
+    let registry = registry_with(&libraries)?;
+    let pipeline = Pipeline::validate(raw, &source, &registry)?;
+    Ok((pipeline, registry))
 }
 
 fn main() -> ExitCode {
@@ -141,23 +198,18 @@ fn main() -> ExitCode {
 fn main_inner(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run {
-            pipeline,
+            pipeline: pipeline_path,
             run_dir,
             sets,
             plugins,
             check,
             quiet,
         } => {
-            let (raw, source) = config::load(&pipeline, &sets)?;
-            let base = pipeline.parent().map(PathBuf::from).unwrap_or_default();
-            let mut libraries: Vec<PathBuf> = raw.plugins.iter().map(|p| base.join(p)).collect();
-            libraries.extend(plugins);
-            let registry = registry_with(&libraries)?;
-            let pipeline = Pipeline::validate(raw, &source, &registry)?;
+            let (pipeline, registry) = load_pipeline(&pipeline_path, &sets, plugins)?;
             if check {
                 println!(
                     "{}: ok ({} stages)",
-                    source.path.display(),
+                    pipeline_path.display(),
                     pipeline.stages.len()
                 );
                 return Ok(());
@@ -176,6 +228,34 @@ fn main_inner(cli: Cli) -> Result<()> {
                 "run directory: {} (kiln show {})",
                 run_dir.display(),
                 run_dir.display()
+            );
+            Ok(())
+        }
+        Command::AugmentPreview {
+            pipeline: pipeline_path,
+            output,
+            samples,
+            draws,
+            seed,
+            sets,
+            plugins,
+        } => {
+            let (pipeline, registry) = load_pipeline(&pipeline_path, &sets, plugins)?;
+            let options = PreviewOptions {
+                samples,
+                draws,
+                seed,
+                pipeline_file: pipeline_path,
+            };
+            let grid = preview::write_preview(&pipeline, &registry, &options, &output)?;
+            println!(
+                "{}: {} samples × (original + {} draws), cells ×{}, {}×{} px",
+                output.display(),
+                grid.samples,
+                grid.draws,
+                grid.scale,
+                grid.width,
+                grid.height
             );
             Ok(())
         }
@@ -222,7 +302,15 @@ fn main_inner(cli: Cli) -> Result<()> {
                     seeds,
                     json,
                 },
-        } => bench_search(strategies, functions, trials, seeds, json),
+        } => bench::search(strategies, functions, trials, seeds, json),
+        Command::Bench {
+            what:
+                BenchCommand::Augment {
+                    repeats,
+                    seed,
+                    json,
+                },
+        } => bench::augment(repeats, seed, json),
         Command::Show {
             run_dir,
             json,
@@ -242,71 +330,6 @@ fn main_inner(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
-}
-
-fn bench_search(
-    strategies: Vec<String>,
-    functions: Vec<String>,
-    trials: usize,
-    seeds: usize,
-    json: bool,
-) -> Result<()> {
-    use kiln_engine::bench;
-    let registry = registry()?;
-    let strategies = if strategies.is_empty() {
-        registry
-            .names(Family::Search)
-            .into_iter()
-            .filter(|s| s != "grid")
-            .collect()
-    } else {
-        strategies
-    };
-    let all = bench::functions();
-    for f in &functions {
-        if !all.iter().any(|g| g.name == f) {
-            anyhow::bail!("unknown function `{f}`; known: branin, hartmann6, rosenbrock5");
-        }
-    }
-    if !json {
-        println!(
-            "{:<12} {:<15} {:>6} {:>5} {:>6} {:>12} {:>13} {:>10}",
-            "function",
-            "strategy",
-            "trials",
-            "seeds",
-            "ran",
-            "median_best",
-            "median_regret",
-            "ms/trial"
-        );
-    }
-    for f in all
-        .iter()
-        .filter(|f| functions.is_empty() || functions.iter().any(|n| n == f.name))
-    {
-        for s in &strategies {
-            let spec = kiln_core::PluginSpec::named(s);
-            let row = bench::run_pair(&registry, f, &spec, trials, seeds)?;
-            if json {
-                println!("{}", serde_json::to_string(&row)?);
-            } else {
-                println!(
-                    "{:<12} {:<15} {:>6} {:>5} {:>6} {:>12.6} {:>13.6} {:>10}",
-                    row.function,
-                    row.strategy,
-                    row.trials,
-                    row.seeds,
-                    row.trials_run,
-                    row.median_best,
-                    row.median_regret,
-                    row.ms_per_trial_at_end
-                        .map_or("-".to_string(), |t| format!("{t:.4}"))
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 fn print_summary(summary: &serde_json::Value) {

@@ -12,13 +12,17 @@
 //! - [`storage`]: the study database in Optuna's RDB schema.
 //! - [`show`]: what `kiln show` prints.
 //! - [`bench`]: `kiln bench search`, strategies on standard test functions.
+//! - [`bench_augment`]: `kiln bench augment`, augmenter throughput on synthetic batches.
+//! - [`preview`]: `kiln augment-preview`, a PNG grid of the augmenters' draws.
 
 pub mod bench;
+pub mod bench_augment;
 pub mod config;
 pub mod context;
 pub mod device;
 mod error;
 mod prediction_cache;
+pub mod preview;
 pub mod progress;
 pub mod report;
 mod report_stages;

@@ -9,7 +9,7 @@ use crate::context::{RunContext, StageView, write_json_atomic};
 use crate::error::{EngineError, Result};
 use crate::progress::Progress;
 use crate::storage::Storage;
-use kiln_core::{BuildContext, Registry, StageOutput};
+use kiln_core::{BuildContext, Registry, Splits, StageOutput};
 use std::path::{Path, PathBuf};
 
 pub use crate::context::study_name;
@@ -52,6 +52,23 @@ pub fn run(
     run_stages(&mut ctx)
 }
 
+/// The build context of the pipeline's dataset (and of its run-wide augmenters).
+fn data_context(pipeline: &Pipeline) -> BuildContext {
+    BuildContext {
+        seed: pipeline.seed,
+        base_dir: pipeline.base_dir.clone(),
+        key: "dataset".into(),
+    }
+}
+
+/// Builds the pipeline's dataset and loads its splits, as a run does (so a preview of the
+/// training images shows exactly what training sees).
+pub fn load_splits(pipeline: &Pipeline, registry: &Registry) -> Result<Splits> {
+    Ok(registry
+        .build_dataset(&pipeline.dataset, &data_context(pipeline))?
+        .load()?)
+}
+
 /// Loads the data and opens the run directory and its database: the context the stages
 /// run in. Nothing is written before the data loaded.
 pub fn open(pipeline: Pipeline, registry: Registry, options: &RunOptions) -> Result<RunContext> {
@@ -59,14 +76,8 @@ pub fn open(pipeline: Pipeline, registry: Registry, options: &RunOptions) -> Res
     let device = crate::device::parse(&pipeline.device)
         .map_err(|m| EngineError::Core(kiln_core::Error::config("device", m)))?;
     progress.line(&format!("loading dataset `{}`", pipeline.dataset.kind));
-    let data_ctx = BuildContext {
-        seed: pipeline.seed,
-        base_dir: pipeline.base_dir.clone(),
-        key: "dataset".into(),
-    };
-    let splits = registry
-        .build_dataset(&pipeline.dataset, &data_ctx)?
-        .load()?;
+    let data_ctx = data_context(&pipeline);
+    let splits = load_splits(&pipeline, &registry)?;
     progress.line(&format!(
         "data: {} train, {} valid, {} test, {} unlabelled images of {}×{}×{}, {} classes",
         splits.train.len(),

@@ -197,9 +197,14 @@ impl Augmenter for Affine {
             .iter()
             .map(|&(fire, t)| if fire { t } else { Transform::IDENTITY })
             .collect();
+        let warped = warp(images.clone(), &transforms);
+        // When every sample fires (p = 1) there is nothing to keep: skip the blend, three
+        // full-size tensor passes.
+        if draws.iter().all(|d| d.0) {
+            return Ok(warped);
+        }
         let mask: Vec<f32> = draws.iter().map(|d| f32::from(u8::from(d.0))).collect();
         let m = crate::per_sample::column(mask, &images.device());
-        let warped = warp(images.clone(), &transforms);
         // Unwarped samples keep their pixels bit for bit.
         Ok(images.clone() + (warped - images) * m)
     }

@@ -87,13 +87,9 @@ impl Augmenter for Colour {
         };
         let device = images.device();
         // Samples that did not fire keep their pixels bit for bit: the result is blended
-        // back through a 0/1 mask (x + 0·(t − x) = x exactly).
-        let mask = column(
-            f.iter()
-                .map(|&v| f32::from(u8::from(v != identity)))
-                .collect(),
-            &device,
-        );
+        // back through a 0/1 mask (x + 0·(t − x) = x exactly). A drawn factor equal to the
+        // identity reads as "did not fire", which changes nothing either way.
+        let fired: Vec<bool> = f.iter().map(|&v| v != identity).collect();
         let f = column(f, &device);
         let original = images.clone();
         let out = match self.op {
@@ -112,7 +108,16 @@ impl Augmenter for Colour {
             }
             ColourOp::Saturation => images,
         };
-        Ok(original.clone() + (out.clamp(0.0, 1.0) - original) * mask)
+        let out = out.clamp(0.0, 1.0);
+        // Every sample changed (p = 1): the blend would be three passes for nothing.
+        if fired.iter().all(|&x| x) {
+            return Ok(out);
+        }
+        let mask = column(
+            fired.iter().map(|&x| f32::from(u8::from(x))).collect(),
+            &device,
+        );
+        Ok(original.clone() + (out - original) * mask)
     }
 }
 

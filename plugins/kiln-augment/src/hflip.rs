@@ -1,5 +1,4 @@
 use kiln_core::burn::Tensor;
-use kiln_core::burn::prelude::TensorData;
 use kiln_core::{Augmenter, BuildContext, Error, Result, Rng};
 use serde::Deserialize;
 
@@ -17,8 +16,8 @@ impl Default for HFlipConfig {
     }
 }
 
-/// Horizontal flip, batched: the whole batch is mirrored once on the device and each sample
-/// takes the mirrored or the original image by its own draw.
+/// Horizontal flip, batched: each sample takes its mirrored or its original image by its own
+/// draw, in one copy of the batch on the device.
 #[derive(Debug, Clone)]
 pub struct HFlip {
     p: f64,
@@ -43,23 +42,57 @@ impl HFlip {
 impl Augmenter for HFlip {
     fn augment(&self, images: Tensor<4>, rng: &mut Rng) -> Result<Tensor<4>> {
         let [n, _, _, _] = images.dims();
-        let mask: Vec<f32> = (0..n)
-            .map(|_| f32::from(u8::from(rng.bernoulli(self.p))))
-            .collect();
-        if mask.iter().all(|&m| m == 0.0) {
+        let flip: Vec<bool> = (0..n).map(|_| rng.bernoulli(self.p)).collect();
+        if !flip.iter().any(|&f| f) {
             return Ok(images);
         }
-        let device = images.device();
-        let m = Tensor::<4>::from_data(TensorData::new(mask, [n, 1, 1, 1]), &device);
-        let flipped = images.clone().flip([3]);
-        Ok(flipped * m.clone() + images * (m.neg() + 1.0))
+        // Each sample is its own image or its mirror, joined in one copy: blending the
+        // whole batch with its mirror through a 0/1 mask took three full passes.
+        let parts = flip
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| {
+                let sample = images.clone().narrow(0, i, 1);
+                if f { sample.flip([3]) } else { sample }
+            })
+            .collect();
+        Ok(Tensor::cat(parts, 0))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use kiln_core::burn::prelude::{Device, TensorData};
+
     #[test]
     fn conforms() {
         kiln_core::testing::check_augmenter(|p| Box::new(super::HFlip::new(p).expect("valid")));
+    }
+
+    #[test]
+    fn each_sample_is_itself_or_its_exact_mirror() {
+        // 16 samples of 2 channels × 2 rows × 3 columns, every value distinct.
+        let (n, len) = (16, 12);
+        let v: Vec<f32> = (0..n * len).map(|i| i as f32).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(v.clone(), [n, 2, 2, 3]), &Device::flex());
+        let out = HFlip::new(0.5)
+            .expect("valid")
+            .augment(x, &mut Rng::new(4))
+            .expect("augment")
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let mut flipped = 0;
+        for s in 0..n {
+            let (a, b) = (&v[s * len..(s + 1) * len], &out[s * len..(s + 1) * len]);
+            let mirror: Vec<f32> = a.chunks(3).flat_map(|r| r.iter().rev().copied()).collect();
+            if b == mirror.as_slice() {
+                flipped += 1;
+            } else {
+                assert_eq!(a, b, "sample {s} is neither itself nor its mirror");
+            }
+        }
+        assert!((1..n).contains(&flipped), "{flipped} of {n} flipped");
     }
 }

@@ -21,6 +21,15 @@ pub trait Classifier: Module + 'static {
     }
 }
 
+/// Touches every float parameter, which runs its lazy initialiser.
+struct ForceInit;
+
+impl ModuleVisitor for ForceInit {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
 /// The generic adapter: a Burn classifier, its optimiser state and its device, exposed as
 /// a [`TrainableModel`]. Loss is cross-entropy on the logits; with
 /// [`OptimizerConfig::l1`] > 0 the training step adds `l1 · Σ|w|` to it before backward
@@ -65,6 +74,11 @@ fn l1_norm<M: Module>(model: &M) -> Option<Tensor<1>> {
 impl<M: Classifier> ClassifierAdapter<M> {
     /// Wraps `model` (already on `device`) with a fresh optimiser.
     pub fn new(model: M, optimizer: &OptimizerConfig, device: &Device) -> Self {
+        // Burn initialises parameters lazily, at their first use. Factories run inside
+        // `with_seed`, which holds the seeded device generator for them alone; drawing every
+        // initial weight now keeps the draws there, instead of at the first training step,
+        // when another thread may have reseeded the generator for its own model.
+        model.visit(&mut ForceInit);
         ClassifierAdapter {
             model: Some(model),
             optim: optimizer.build(),

@@ -7,7 +7,9 @@ use std::path::Path;
 /// `"text"`, `[1, 2]`) and, failing that, taken as a string. A string set on a key named
 /// `path` (or ending in `_path` or `_dir`) is made absolute against the current folder,
 /// since the user typed it relative to where they stand, not to the pipeline file.
-/// In `stages.NAME.key`, `NAME` may be a stage's `name` (or `kind`) instead of its index.
+/// In `stages.NAME.key`, `NAME` may be a stage's `name` (or `kind`) instead of its index;
+/// in `augment.KIND.key`, `KIND` selects the first augmenter of that kind (the name a
+/// searched `augment.KIND.param` uses), or an index.
 pub fn apply_override(table: &mut toml::Table, set: &str) -> Result<String, String> {
     let (key, raw) = set.split_once('=').ok_or("expected key.path=value")?;
     let key = key.trim();
@@ -31,15 +33,23 @@ pub fn apply_override(table: &mut toml::Table, set: &str) -> Result<String, Stri
     let mut i = 0;
     while i < parts.len() - 1 {
         let part = parts[i];
-        if part == "stages" && i + 1 < parts.len() - 1 {
+        // The two lists of tables a user reaches into: stages and (top level) augmenters.
+        let list = match part {
+            "stages" => Some(("the pipeline has no [[stages]]", "stage")),
+            "augment" if i == 0 => Some(("the pipeline has no `augment` list", "augmenter")),
+            _ => None,
+        };
+        if let Some((missing, what)) = list
+            && i + 1 < parts.len() - 1
+        {
             let sel = parts[i + 1];
-            let stages = cur
-                .get_mut("stages")
+            let items = cur
+                .get_mut(part)
                 .and_then(toml::Value::as_array_mut)
-                .ok_or("the pipeline has no [[stages]]")?;
+                .ok_or(missing)?;
             let idx = match sel.parse::<usize>() {
                 Ok(n) => n,
-                Err(_) => stages
+                Err(_) => items
                     .iter()
                     .position(|s| {
                         let name = s
@@ -48,14 +58,14 @@ pub fn apply_override(table: &mut toml::Table, set: &str) -> Result<String, Stri
                             .and_then(toml::Value::as_str);
                         name == Some(sel)
                     })
-                    .ok_or_else(|| format!("no stage named `{sel}`"))?,
+                    .ok_or_else(|| format!("no {what} named `{sel}`"))?,
             };
-            let stage = stages
+            let item = items
                 .get_mut(idx)
                 .and_then(toml::Value::as_table_mut)
-                .ok_or_else(|| format!("no stage {idx}"))?;
-            error_path = format!("stages[{idx}]");
-            cur = stage;
+                .ok_or_else(|| format!("no {what} {idx}"))?;
+            error_path = format!("{part}[{idx}]");
+            cur = item;
             i += 2;
             continue;
         }

@@ -23,6 +23,25 @@ fn overrides_reach_nested_keys_and_stages_by_name() {
 }
 
 #[test]
+fn overrides_reach_augmenters_by_kind_or_index() {
+    let mut t: toml::Table =
+        toml::from_str("augment = [{ kind = \"hflip\" }, { kind = \"affine\", degrees = 10 }]\n")
+            .expect("toml");
+    assert_eq!(
+        apply_override(&mut t, "augment.affine.p=0").expect("set"),
+        "augment[1].p"
+    );
+    assert_eq!(t["augment"][1]["p"].as_integer(), Some(0));
+    assert_eq!(
+        apply_override(&mut t, "augment.0.p=0.25").expect("set"),
+        "augment[0].p"
+    );
+    assert_eq!(t["augment"][0]["p"].as_float(), Some(0.25));
+    let e = apply_override(&mut t, "augment.cutout.p=1").expect_err("no cutout");
+    assert!(e.contains("no augmenter named `cutout`"), "{e}");
+}
+
+#[test]
 fn syntax_and_structure_errors_name_file_line_and_key() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("p.toml");
