@@ -27,7 +27,10 @@ pub fn stage_text(o: &StageOutput) -> String {
             f4(d["best"]["value"].as_f64().as_ref())
         ),
         "train" => format!(
-            "{} epoch(s) run, best epoch {}: val accuracy {}{}; checkpoint {}",
+            "{}{} epoch(s) run, best epoch {}: val accuracy {}{}; checkpoint {}{}",
+            m.get("runs")
+                .map(|r| format!("{r} runs; the best: "))
+                .unwrap_or_default(),
             count(m.get("epochs_run")),
             count(m.get("best_epoch")) + 1,
             f4(m.get("val_accuracy")),
@@ -37,19 +40,59 @@ pub fn stage_text(o: &StageOutput) -> String {
                 .unwrap_or_default(),
             o.model
                 .as_ref()
-                .map_or("-".into(), |m| m.checkpoint.display().to_string())
+                .map_or("-".into(), |m| m.checkpoint.display().to_string()),
+            if o.members.is_empty() {
+                String::new()
+            } else {
+                format!("; {} members handed on", o.members.len())
+            }
         ),
         "evaluate" => format!(
-            "{} {} accuracy {} on {} images",
+            "{} {} accuracy {} on {} images{}",
             d["from"].as_str().unwrap_or("?"),
             d["split"].as_str().unwrap_or("test"),
             f4(m.get("accuracy")),
-            count(m.get("images"))
+            count(m.get("images")),
+            match (
+                m.get("best_member_accuracy"),
+                m.get("gain_over_best_member")
+            ) {
+                (Some(b), Some(g)) => format!("; best member {b:.4}, ensemble gain {g:+.4}"),
+                _ => String::new(),
+            }
         ),
         "ensemble" => format!(
-            "{} members, val accuracy {}",
+            "{} members, val accuracy {} ({} over the best candidate's {}){}",
             o.members.len(),
-            f4(m.get("val_accuracy"))
+            f4(m.get("val_accuracy")),
+            match (m.get("val_accuracy"), m.get("best_member_val_accuracy")) {
+                (Some(a), Some(b)) => format!("{:+.4}", a - b),
+                _ => "-".into(),
+            },
+            f4(m.get("best_member_val_accuracy")),
+            if o.weights.is_empty() {
+                String::new()
+            } else {
+                let total: f64 = o.weights.iter().sum();
+                format!(
+                    "; weights {}",
+                    o.weights
+                        .iter()
+                        .map(|w| format!("{:.2}", w / total))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ),
+        "pseudo_label" => format!(
+            "val accuracy {} → {} ({} round(s) kept){}",
+            f4(m.get("baseline_val_accuracy")),
+            f4(m.get("val_accuracy")),
+            count(m.get("rounds_kept")),
+            match (m.get("baseline_test_accuracy"), m.get("test_accuracy")) {
+                (Some(b), Some(t)) => format!("; test accuracy {b:.4} → {t:.4}"),
+                _ => String::new(),
+            }
         ),
         "lr_find" => match &o.lr {
             Some(lr) => format!(

@@ -52,7 +52,13 @@ impl EnsembleStage {
 fn label(m: &ModelRef) -> String {
     match (m.trial, m.epoch) {
         (Some(t), _) => format!("trial #{t}"),
-        (None, Some(e)) => format!("epoch {}", e + 1),
+        (None, Some(e)) => format!(
+            "{} epoch {}",
+            m.checkpoint
+                .file_stem()
+                .map_or(String::new(), |s| s.to_string_lossy().into_owned()),
+            e + 1
+        ),
         _ => m.checkpoint.display().to_string(),
     }
 }
