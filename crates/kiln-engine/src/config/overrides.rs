@@ -9,7 +9,8 @@ use std::path::Path;
 /// since the user typed it relative to where they stand, not to the pipeline file.
 /// In `stages.NAME.key`, `NAME` may be a stage's `name` (or `kind`) instead of its index;
 /// in `augment.KIND.key`, `KIND` selects the first augmenter of that kind (the name a
-/// searched `augment.KIND.param` uses), or an index.
+/// searched `augment.KIND.param` uses), or an index. `stages[1].epochs`, the form error
+/// messages print, means `stages.1.epochs`.
 pub fn apply_override(table: &mut toml::Table, set: &str) -> Result<String, String> {
     let (key, raw) = set.split_once('=').ok_or("expected key.path=value")?;
     let key = key.trim();
@@ -20,6 +21,7 @@ pub fn apply_override(table: &mut toml::Table, set: &str) -> Result<String, Stri
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let key = key.replace('[', ".").replace(']', "");
     let parts: Vec<&str> = key.split('.').collect();
     let last = parts.last().copied().unwrap_or_default();
     let path_like = last == "path" || last.ends_with("_path") || last.ends_with("_dir");

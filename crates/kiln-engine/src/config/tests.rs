@@ -11,6 +11,9 @@ fn overrides_reach_nested_keys_and_stages_by_name() {
         "stages[0].trials"
     );
     assert_eq!(t["stages"][0]["trials"].as_integer(), Some(7));
+    // The form error messages print works too.
+    apply_override(&mut t, "stages[0].trials=8").expect("set");
+    assert_eq!(t["stages"][0]["trials"].as_integer(), Some(8));
     apply_override(&mut t, "dataset.train=100").expect("set");
     assert_eq!(t["dataset"]["train"].as_integer(), Some(100));
     apply_override(&mut t, "dataset.path=data/mnist").expect("set");
