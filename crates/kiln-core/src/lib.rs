@@ -61,7 +61,7 @@ pub use schedule::{EpochMetrics, ScheduleContext, Scheduler};
 pub use search::{SearchStrategy, Suggestion};
 pub use space::{Condition, Distribution, ParamSpec, ParamValue, Params, SearchSpace};
 pub use stage::{LrSuggestion, ModelRef, Split, Stage, StageContext, StageInput, StageOutput};
-pub use train::{Objective, Recipe, TrainerConfig};
+pub use train::{Objective, Recipe, TrainerConfig, WeightAverage};
 pub use trial::{Direction, FrozenTrial, StudyView, TrialState, dominates};
 
 /// Re-exported so that plugins use the exact Burn version kiln was built with.

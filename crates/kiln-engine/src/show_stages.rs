@@ -27,13 +27,19 @@ pub fn stage_text(o: &StageOutput) -> String {
             f4(d["best"]["value"].as_f64().as_ref())
         ),
         "train" => format!(
-            "{}{} epoch(s) run, best epoch {}: val accuracy {}{}; checkpoint {}{}",
+            "{}{} epoch(s) run, best epoch {}: val accuracy {}{}{}; checkpoint {}{}",
             m.get("runs")
                 .map(|r| format!("{r} runs; the best: "))
                 .unwrap_or_default(),
             count(m.get("epochs_run")),
             count(m.get("best_epoch")) + 1,
             f4(m.get("val_accuracy")),
+            // With weight averaging the history scores the raw weights too.
+            d["history"]
+                .get(count(m.get("best_epoch")) as usize)
+                .and_then(|e| e["raw_val_accuracy"].as_f64())
+                .map(|raw| format!(" (averaged weights; the raw ones {raw:.4})"))
+                .unwrap_or_default(),
             d["stopped"]["reason"]
                 .as_str()
                 .map(|r| format!(" (stopped: {r})"))

@@ -10,7 +10,7 @@ use kiln_core::train::{
 };
 use kiln_core::{
     Augmenter, Batch, Error, ImageSet, Predictions, Recipe, Rng, ScheduleContext, Scheduler,
-    Targets, TrainableModel, UpdateRatio,
+    Targets, TrainableModel, UpdateRatio, WeightAverage,
 };
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -273,6 +273,8 @@ pub fn train(
         num_params: model.num_params(),
         checkpoints: Vec::new(),
     };
+    let averaging = Averaging::new(t, req.epochs);
+    let mut folds = 0usize;
     let mut first_loss = f64::NAN;
     let mut since_improvement = 0usize;
     let mut early_best = f64::NAN;
@@ -329,45 +331,72 @@ pub fn train(
             if last && t.probes {
                 updates = update_ratios(&before, &model.weights()?);
             }
+            if let Averaging::Ema(decay) = averaging {
+                // TensorFlow's warm-up: with few steps so far, a high decay would keep the
+                // average at the initial weights.
+                let k = folds as f64;
+                model.fold_average(decay.min((1.0 + k) / (10.0 + k)))?;
+                folds += 1;
+            }
             loss_sum += s.loss * s.count as f64;
             correct += s.correct;
             seen += s.count;
         }
-        let (val_loss, val_accuracy) = evaluate(model, req.valid, t.eval_batch_size)?;
-        scheduler.end_epoch(
-            epoch,
-            &kiln_core::EpochMetrics {
-                val_loss,
-                val_accuracy,
-            },
-        );
+        if let Averaging::Swa(first) = averaging
+            && epoch >= first
+        {
+            // An equal-weight mean of the epoch-end weights: the n-th fold keeps n/(n+1).
+            model.fold_average(folds as f64 / (folds as f64 + 1.0))?;
+            folds += 1;
+        }
         let train_accuracy = correct as f64 / seen.max(1) as f64;
-        let health = match &probe_batch {
-            Some(x) => Some(EpochHealth {
-                layers: model.probe(x.clone(), PROBE_BINS)?,
-                updates,
-                train_val_gap: train_accuracy - val_accuracy,
-            }),
+        // Probes look at the weights the optimiser trains, averaged or not.
+        let layers = match &probe_batch {
+            Some(x) => Some(model.probe(x.clone(), PROBE_BINS)?),
             None => None,
         };
-        let report = EpochReport {
-            epoch,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy,
-            val_loss,
-            val_accuracy,
-            lr,
-            seconds: started.elapsed().as_secs_f64(),
-            health,
+        let swapped = folds > 0;
+        let raw_val_accuracy = if swapped {
+            let raw = evaluate(model, req.valid, t.eval_batch_size)?.1;
+            model.swap_average()?;
+            Some(raw)
+        } else {
+            None
         };
+        // From here to the swap back the model holds the average: what is validated,
+        // checkpointed and handed on.
+        let scored = score_epoch(
+            model,
+            scheduler,
+            req,
+            keeper.as_mut(),
+            EpochReport {
+                epoch,
+                train_loss: loss_sum / seen.max(1) as f64,
+                train_accuracy,
+                val_loss: f64::NAN,
+                val_accuracy: f64::NAN,
+                raw_val_accuracy,
+                lr,
+                seconds: 0.0,
+                health: None,
+            },
+        );
+        if swapped {
+            model.swap_average()?;
+        }
+        let mut report = scored?;
+        report.health = layers.map(|layers| EpochHealth {
+            layers,
+            updates,
+            train_val_gap: train_accuracy - report.val_accuracy,
+        });
+        report.seconds = started.elapsed().as_secs_f64();
         let value = report.value(t.objective);
         if value.is_finite() && (out.best_value.is_nan() || direction.better(value, out.best_value))
         {
             out.best_value = value;
             out.best_epoch = epoch;
-        }
-        if let Some(k) = keeper.as_mut() {
-            k.offer(model, scheduler, &report, value, direction)?;
         }
         out.epochs.push(report.clone());
         if let Control::Stop(reason) = on_epoch(&report)? {
@@ -398,7 +427,58 @@ pub fn train(
         }
     }
     out.checkpoints = keeper.map(Keeper::records).unwrap_or_default();
+    if folds > 0 {
+        // The run's model is its average, as its checkpoints are.
+        model.swap_average()?;
+    }
     Ok(out)
+}
+
+/// What `trainer.average` asks of a run, resolved for its length.
+#[derive(Clone, Copy)]
+enum Averaging {
+    None,
+    /// Fold after every step with this decay.
+    Ema(f64),
+    /// Fold each epoch's final weights from this 0-based epoch on.
+    Swa(usize),
+}
+
+impl Averaging {
+    fn new(t: &kiln_core::TrainerConfig, epochs: usize) -> Self {
+        match t.average {
+            WeightAverage::None => Averaging::None,
+            WeightAverage::Ema => Averaging::Ema(t.ema_decay),
+            WeightAverage::Swa => Averaging::Swa(t.swa_first_epoch(epochs)),
+        }
+    }
+}
+
+/// Validates the model as it stands (the average, when one is swapped in), tells the
+/// scheduler, and offers the epoch to the checkpoint keeper.
+fn score_epoch(
+    model: &mut dyn TrainableModel,
+    scheduler: &mut dyn Scheduler,
+    req: &TrainRequest<'_>,
+    keeper: Option<&mut Keeper<'_>>,
+    mut report: EpochReport,
+) -> Result<EpochReport> {
+    let t = &req.recipe.trainer;
+    let (val_loss, val_accuracy) = evaluate(model, req.valid, t.eval_batch_size)?;
+    report.val_loss = val_loss;
+    report.val_accuracy = val_accuracy;
+    scheduler.end_epoch(
+        report.epoch,
+        &kiln_core::EpochMetrics {
+            val_loss,
+            val_accuracy,
+        },
+    );
+    if let Some(k) = keeper {
+        let value = report.value(t.objective);
+        k.offer(model, scheduler, &report, value, t.objective.direction())?;
+    }
+    Ok(report)
 }
 
 /// The error for a run that produced no usable epoch.

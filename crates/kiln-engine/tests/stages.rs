@@ -815,3 +815,82 @@ fn multi_run_and_snapshot_members_feed_an_ensemble() {
         );
     }
 }
+
+#[test]
+fn weight_averaging_validates_and_checkpoints_the_average() {
+    // EMA: every epoch validates the average; the snapshot checkpoints hold it (the
+    // ensemble stage re-scores each file on validation data from scratch).
+    let pipeline = base("ema")
+        .trainer(json!({ "epochs": 3, "batch_size": 32, "average": "ema", "ema_decay": 0.9 }))
+        .stage(json!({ "kind": "train", "epochs": 3, "checkpoint_every": 1, "snapshots": true }))
+        .stage(json!({ "kind": "ensemble", "from": "train", "ensembler": { "kind": "soft_vote" } }))
+        .build(&registry())
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = run(pipeline, registry(), &options(dir.path())).expect("runs");
+    let history = summary["stages"]["train"]["details"]["history"]
+        .as_array()
+        .expect("history");
+    assert_eq!(history.len(), 3);
+    let averaged: Vec<f64> = history
+        .iter()
+        .map(|e| e["val_accuracy"].as_f64().expect("val"))
+        .collect();
+    let raw: Vec<f64> = history
+        .iter()
+        .map(|e| {
+            e["raw_val_accuracy"]
+                .as_f64()
+                .expect("raw weights scored too")
+        })
+        .collect();
+    assert_ne!(
+        averaged, raw,
+        "an EMA of 0.9 differs from the last step's weights"
+    );
+    let candidates = summary["stages"]["ensemble"]["details"]["candidates"]
+        .as_array()
+        .expect("candidates");
+    assert!(!candidates.is_empty());
+    for c in candidates {
+        let label = c["model"].as_str().expect("label");
+        let epoch: usize = label
+            .rsplit("epoch ")
+            .next()
+            .and_then(|e| e.trim().parse().ok())
+            .expect("`… epoch N` label");
+        let file = c["val_accuracy"].as_f64().expect("val");
+        assert!(
+            (file - averaged[epoch - 1]).abs() < 1e-9,
+            "{label}: the checkpoint scores {file}, the averaged weights {}, the raw {}",
+            averaged[epoch - 1],
+            raw[epoch - 1]
+        );
+    }
+
+    // SWA from half-way: the first half is scored raw, the first fold equals the raw
+    // weights, later epochs average.
+    let pipeline = base("swa")
+        .trainer(json!({ "epochs": 4, "batch_size": 32, "average": "swa", "swa_start": 0.5 }))
+        .stage(json!({ "kind": "train", "epochs": 4 }))
+        .build(&registry())
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = run(pipeline, registry(), &options(dir.path())).expect("runs");
+    let history = summary["stages"]["train"]["details"]["history"]
+        .as_array()
+        .expect("history");
+    assert!(history[0]["raw_val_accuracy"].is_null() && history[1]["raw_val_accuracy"].is_null());
+    assert_eq!(history[2]["raw_val_accuracy"], history[2]["val_accuracy"]);
+    assert!(history[3]["raw_val_accuracy"].is_number());
+
+    for (key, value) in [("ema_decay", json!(1.0)), ("swa_start", json!(-0.1))] {
+        let err = base("bad")
+            .trainer(json!({ "average": "ema", key: value }))
+            .stage(json!({ "kind": "train" }))
+            .build(&registry())
+            .expect_err("out of range")
+            .to_string();
+        assert!(err.contains(&format!("trainer.{key}")), "{err}");
+    }
+}

@@ -144,6 +144,14 @@ impl TrainableModel for Guarded<dyn TrainableModel> {
     fn weights(&self) -> Result<Vec<(String, Vec<f32>)>> {
         run(Family::Model, &self.name, || self.inner.weights())
     }
+    fn fold_average(&mut self, decay: f64) -> Result<()> {
+        let inner = &mut self.inner;
+        run(Family::Model, &self.name, || inner.fold_average(decay))
+    }
+    fn swap_average(&mut self) -> Result<()> {
+        let inner = &mut self.inner;
+        run(Family::Model, &self.name, || inner.swap_average())
+    }
 }
 
 impl Scheduler for Guarded<dyn Scheduler> {

@@ -41,6 +41,7 @@ pub struct ClassifierAdapter<M: Classifier> {
     loss: CrossEntropyLoss,
     l1: f64,
     device: Device,
+    average: super::average::WeightAverage,
 }
 
 /// Sums `|w|` over a module's trainable float parameters (running statistics such as batch
@@ -85,6 +86,7 @@ impl<M: Classifier> ClassifierAdapter<M> {
             loss: CrossEntropyLossConfig::new().init(device),
             l1: optimizer.l1,
             device: device.clone(),
+            average: Default::default(),
         }
     }
 
@@ -253,6 +255,29 @@ impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
         &self.device
     }
 
+    fn fold_average(&mut self, decay: f64) -> Result<()> {
+        let model = self.model.as_ref().ok_or_else(|| {
+            Error::Training("model state was lost by an earlier failed step".into())
+        })?;
+        self.average.fold(model, decay)
+    }
+
+    fn swap_average(&mut self) -> Result<()> {
+        let model = self.model.take().ok_or_else(|| {
+            Error::Training("model state was lost by an earlier failed step".into())
+        })?;
+        match self.average.swap(model) {
+            Ok(m) => {
+                self.model = Some(m);
+                Ok(())
+            }
+            Err((m, e)) => {
+                self.model = Some(m);
+                Err(e)
+            }
+        }
+    }
+
     fn save(&self, path: &Path) -> Result<()> {
         let err = |message: String| Error::Checkpoint {
             path: path.to_path_buf(),
@@ -288,6 +313,8 @@ impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
             )));
         }
         self.model = Some(model.fork(&self.device));
+        // An average of the weights that were replaced means nothing for the loaded ones.
+        self.average = Default::default();
         Ok(())
     }
 }
@@ -425,5 +452,49 @@ mod tests {
             .expect_err("wrong width");
         assert!(err.to_string().contains("6×4"), "{err}");
         m.train_step(x, y, 0.1).expect("the model is still usable");
+    }
+
+    #[test]
+    fn the_weight_average_folds_by_the_formula_and_swaps_back_exactly() {
+        let device = Device::flex().autodiff();
+        let start = crate::with_seed(&device, 3, || Tiny {
+            fc: LinearConfig::new(4, 3).init(&device),
+        });
+        let optim = OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 0.5,
+            ..OptimizerConfig::default()
+        };
+        let mut m = ClassifierAdapter::new(start, &optim, &device);
+        assert!(m.swap_average().is_err(), "nothing folded yet");
+        let pixels: Vec<f32> = (0..24).map(|i| ((i * 5) % 13) as f32 / 13.0).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(pixels, [6, 1, 2, 2]), &device);
+        let y =
+            Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 2, 1, 0], [6]), &device);
+        let w0 = m.weights().expect("weights");
+        m.fold_average(0.9).expect("fold");
+        m.train_step(x.clone(), y.clone(), 0.5).expect("step");
+        let w1 = m.weights().expect("weights");
+        assert_ne!(w0, w1, "the step must move the weights");
+        m.fold_average(0.25).expect("fold");
+        // The first fold copies w0; the second gives 0.25·w0 + 0.75·w1.
+        m.swap_average().expect("swap in");
+        let avg = m.weights().expect("weights");
+        for ((name, a), ((_, u), (_, v))) in avg.iter().zip(w0.iter().zip(&w1)) {
+            for (k, got) in a.iter().enumerate() {
+                let want = 0.25 * u[k] + 0.75 * v[k];
+                assert!((got - want).abs() < 1e-6, "{name}[{k}]: {got} vs {want}");
+            }
+        }
+        m.swap_average().expect("swap back");
+        assert_eq!(
+            m.weights().expect("weights"),
+            w1,
+            "a second swap restores the raw weights"
+        );
+        // Training goes on from the raw weights, with gradients, after the swaps.
+        let before = m.weights().expect("weights");
+        m.train_step(x, y, 0.5).expect("step after swaps");
+        assert_ne!(m.weights().expect("weights"), before);
     }
 }

@@ -35,6 +35,8 @@ pub type EvalStats = StepStats;
 /// - `train_step_soft` is `train_step` against probability rows instead of class indices;
 ///   the default refuses with an error.
 /// - `probe` and `weights` are for network-health probes; they do not change the model.
+/// - `fold_average` and `swap_average` keep a weight average beside the model for
+///   `trainer.average`; a model that does not keep one refuses both with an error.
 /// - Thread safety: `Send`; one model is used by one thread at a time.
 pub trait TrainableModel: Send {
     /// One optimisation step on a batch.
@@ -77,6 +79,24 @@ pub trait TrainableModel: Send {
     /// `bins` histogram bins. The default shows no layer.
     fn probe(&self, _images: Tensor<4>, _bins: usize) -> Result<Vec<crate::LayerHealth>> {
         Ok(Vec::new())
+    }
+
+    /// Folds the current weights (and buffers such as batch-norm running statistics) into
+    /// the average kept beside the model: `avg ← decay·avg + (1 − decay)·w`; the first fold
+    /// copies `w`. The model's own weights are unchanged.
+    fn fold_average(&mut self, _decay: f64) -> Result<()> {
+        Err(crate::Error::Training(
+            "this model keeps no weight average, which trainer.average needs".into(),
+        ))
+    }
+
+    /// Exchanges the model's weights with the average, so evaluation and `save` see the
+    /// average; a second call swaps back (optimiser state is untouched). An error before
+    /// any fold.
+    fn swap_average(&mut self) -> Result<()> {
+        Err(crate::Error::Training(
+            "this model keeps no weight average, which trainer.average needs".into(),
+        ))
     }
 
     /// Every float parameter tensor, flattened, by its path in the module: what the

@@ -4,6 +4,7 @@
 //! so the wrapping is a generic adapter, [`ClassifierAdapter`], instantiated by the plugin
 //! where the concrete type is known and handed on as a `Box<dyn TrainableModel>`.
 mod adapter;
+mod average;
 mod base;
 mod optimizer;
 mod probe;

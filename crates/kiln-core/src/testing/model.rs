@@ -31,9 +31,61 @@ fn batch(
     )
 }
 
+fn probabilities(model: &dyn crate::TrainableModel, x: &Tensor<4>) -> Vec<f32> {
+    model
+        .predict_proba(x.clone())
+        .expect("predict_proba")
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32")
+}
+
+fn close(a: &[f32], b: &[f32]) -> bool {
+    a.iter().zip(b).all(|(u, v)| (u - v).abs() < 1e-5)
+}
+
+/// A model that keeps a weight average (`fold_average` succeeds): a first fold copies the
+/// weights, a swap shows them after training moved on, a second swap restores the trained
+/// ones. A model that refuses `fold_average` keeps no average and is not checked here.
+fn check_average(
+    model: &mut dyn crate::TrainableModel,
+    x: &Tensor<4>,
+    y: &Tensor<1, Int>,
+    xe: &Tensor<4>,
+) {
+    if model.fold_average(0.5).is_err() {
+        return;
+    }
+    let folded = probabilities(model, xe);
+    for _ in 0..5 {
+        model
+            .train_step(x.clone(), y.clone(), 3e-3)
+            .expect("train_step");
+    }
+    let trained = probabilities(model, xe);
+    assert!(
+        !close(&folded, &trained),
+        "5 steps did not change the predictions"
+    );
+    model.swap_average().expect("swap_average");
+    assert!(
+        close(&probabilities(model, xe), &folded),
+        "the swapped-in average is not the first fold's weights"
+    );
+    model.swap_average().expect("swap back");
+    assert!(
+        close(&probabilities(model, xe), &trained),
+        "a second swap did not restore the trained weights"
+    );
+    model
+        .train_step(x.clone(), y.clone(), 3e-3)
+        .expect("training goes on after the swaps");
+}
+
 /// The [`ModelFactory`] / [`crate::TrainableModel`] contract on `shape`: builds, reports its
-/// size, lowers the loss on a learnable batch, predicts probability rows, and reloads its
-/// own checkpoint to identical predictions. `factory` is the plugin under test.
+/// size, lowers the loss on a learnable batch, predicts probability rows, reloads its
+/// own checkpoint to identical predictions, and (if it keeps one) swaps a weight average
+/// in and out exactly. `factory` is the plugin under test.
 pub fn check_model(factory: &dyn ModelFactory, shape: ImageShape) {
     let device = Device::flex().autodiff();
     let spec = DataSpec {
@@ -92,13 +144,14 @@ pub fn check_model(factory: &dyn ModelFactory, shape: ImageShape) {
     let mut other =
         crate::with_seed(&device, 99, || factory.build(&spec, &optim, &device)).expect("build");
     other.load(&path).expect("load own checkpoint");
-    let q = other.predict_proba(xe).expect("predict after load");
+    let q = other.predict_proba(xe.clone()).expect("predict after load");
     let a: Vec<f32> = p.into_data().try_to_vec::<f32>().expect("f32");
     let b: Vec<f32> = q.into_data().try_to_vec::<f32>().expect("f32");
     assert!(
         a.iter().zip(&b).all(|(u, v)| (u - v).abs() < 1e-5),
         "a reloaded checkpoint predicts differently"
     );
+    check_average(other.as_mut(), &x, &y, &xe);
     std::fs::write(&path, b"not a checkpoint").expect("write");
     assert!(
         other.load(&path).is_err(),

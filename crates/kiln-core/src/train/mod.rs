@@ -5,6 +5,6 @@ mod config;
 mod report;
 mod request;
 
-pub use config::{Objective, Recipe, TrainerConfig};
+pub use config::{Objective, Recipe, TrainerConfig, WeightAverage};
 pub use report::{CheckpointRecord, Control, EpochHealth, EpochReport, StopReason, TrainOutcome};
 pub use request::{CheckpointPolicy, EarlyStopping, TrainSpec};

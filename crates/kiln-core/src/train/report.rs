@@ -43,6 +43,10 @@ pub struct EpochReport {
     pub val_loss: f64,
     /// Validation accuracy.
     pub val_accuracy: f64,
+    /// With `trainer.average`, the validation accuracy of the raw (last-step) weights; the
+    /// fields above are then the averaged weights'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_val_accuracy: Option<f64>,
     /// Learning rate of the epoch's last step.
     pub lr: f64,
     /// Wall time of the epoch, validation included.

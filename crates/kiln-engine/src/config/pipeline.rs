@@ -133,19 +133,10 @@ impl Pipeline {
         if !config.trainer.objective.per_epoch() {
             return Err(source.error("trainer.objective", "must be val_accuracy or val_loss"));
         }
-        for (k, v) in [
-            ("trainer.batch_size", config.trainer.batch_size),
-            ("trainer.epochs", config.trainer.epochs),
-            ("trainer.eval_batch_size", config.trainer.eval_batch_size),
-            ("trainer.probe_samples", config.trainer.probe_samples),
-        ] {
-            if v == 0 {
-                return Err(source.error(k, "must be at least 1"));
-            }
-        }
-        if !(config.trainer.diverge_factor >= 0.0 && config.trainer.diverge_factor.is_finite()) {
-            return Err(source.error("trainer.diverge_factor", "must be >= 0 (0: off)"));
-        }
+        config
+            .trainer
+            .check()
+            .map_err(|(key, message)| source.error(key, message))?;
         crate::device::parse(&config.device).map_err(|m| source.error("device", m))?;
         let base_dir = source
             .path
@@ -394,12 +385,10 @@ impl Pipeline {
         let trainer: TrainerConfig = BuildContext::new(self.seed)
             .with_key("trainer")
             .parse(&trainer)?;
-        if trainer.batch_size == 0 || trainer.epochs == 0 {
-            return Err(Error::config(
-                "trainer",
-                "batch_size and epochs must be at least 1",
-            ));
-        }
+        // A searched value is checked here, where it meets the recipe.
+        trainer
+            .check()
+            .map_err(|(key, message)| Error::config(key, message))?;
         Ok(Recipe {
             model,
             optimizer,
