@@ -2,7 +2,6 @@
 
 #[path = "support/mod.rs"]
 mod support;
-use std::process::Stdio;
 use support::*;
 
 #[test]
@@ -126,30 +125,17 @@ fn killed_run_resumes_keeping_finished_trials() {
         &pipeline(5, 1, "{ kind = \"random\" }"),
     );
     let run_dir = dir.path().join("run");
-    let mut child = kiln()
-        .arg("run")
-        .arg(&p)
-        .arg("--run-dir")
-        .arg(&run_dir)
-        .arg("--set")
-        .arg("trainer.epochs=3")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn");
     // Kill as soon as the second trial has started (the first one is finished).
-    let stderr = child.stderr.take().expect("stderr");
-    let mut saw = String::new();
-    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
-        let line = line.expect("line");
-        saw.push_str(&line);
-        saw.push('\n');
-        if line.contains("trial #1 started") {
-            break;
-        }
-    }
-    child.kill().expect("kill");
-    let _ = child.wait();
+    let saw = kill_at_line(
+        kiln()
+            .arg("run")
+            .arg(&p)
+            .arg("--run-dir")
+            .arg(&run_dir)
+            .arg("--set")
+            .arg("trainer.epochs=3"),
+        "trial #1 started",
+    );
     assert!(saw.contains("trial #0 COMPLETE"), "{saw}");
     let before = show(&run_dir);
     let first = before["studies"][0]["trials"][0].clone();

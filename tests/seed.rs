@@ -4,7 +4,6 @@
 
 #[path = "support/mod.rs"]
 mod support;
-use std::process::Stdio;
 use support::*;
 
 /// Smaller data and fewer, shorter runs; the stages and their wiring are the example's.
@@ -34,31 +33,18 @@ fn with_shrink(cmd: &mut std::process::Command) -> &mut std::process::Command {
 fn the_seed_pipeline_killed_in_retrain_resumes_there() {
     let dir = tempfile::tempdir().expect("tmp");
     let run_dir = dir.path().join("run");
-    let mut child = with_shrink(
-        kiln()
-            .arg("run")
-            .arg(seed_pipeline())
-            .arg("--run-dir")
-            .arg(&run_dir),
-    )
-    .stderr(Stdio::piped())
-    .stdout(Stdio::null())
-    .spawn()
-    .expect("spawn");
     // Kill (SIGKILL) as soon as the retrain stage reports anything: lr_find and the study
     // are finished by then.
-    let pipe = child.stderr.take().expect("stderr");
-    let mut saw = String::new();
-    for line in std::io::BufRead::lines(std::io::BufReader::new(pipe)) {
-        let line = line.expect("line");
-        saw.push_str(&line);
-        saw.push('\n');
-        if line.contains("] [retrain]") {
-            break;
-        }
-    }
-    child.kill().expect("kill");
-    let _ = child.wait();
+    let saw = kill_at_line(
+        with_shrink(
+            kiln()
+                .arg("run")
+                .arg(seed_pipeline())
+                .arg("--run-dir")
+                .arg(&run_dir),
+        ),
+        "] [retrain]",
+    );
     assert!(saw.contains("[retrain]"), "never reached retrain: {saw}");
     let before = show(&run_dir);
     let trials_before = before["studies"][0]["trials"].clone();

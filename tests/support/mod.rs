@@ -91,6 +91,29 @@ pub fn show(run_dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("show --json prints JSON")
 }
 
+/// Runs `cmd`, reads its standard error line by line and SIGKILLs it at the first line
+/// containing `needle`; returns what it printed up to there.
+pub fn kill_at_line(cmd: &mut Command, needle: &str) -> String {
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pipe = child.stderr.take().expect("stderr");
+    let mut saw = String::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(pipe)) {
+        let line = line.expect("line");
+        saw.push_str(&line);
+        saw.push('\n');
+        if line.contains(needle) {
+            break;
+        }
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    saw
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -9,6 +9,7 @@
 use crate::config::{Objective, PipelineStage, StudyPlan, describe};
 use crate::context::{RunContext, study_name};
 use crate::error::{EngineError, Result};
+use crate::progress::TrialEnd;
 use crate::storage::{StudyId, TrialId};
 use kiln_core::space::ParamSpec;
 use kiln_core::train::{CheckpointPolicy, Control, EpochReport, StopReason, TrainSpec};
@@ -164,6 +165,7 @@ pub fn run(
         workers,
         objectives.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
     ));
+    ctx.progress.study_started(name, before, config.trials);
     let shared = Mutex::new(Shared {
         strategy,
         in_flight: 0,
@@ -202,13 +204,14 @@ pub fn run(
             }
         }
     };
-    crossbeam::scope(|s| {
+    let joined = crossbeam::scope(|s| {
         for w in 0..workers {
             let worker = &worker;
             s.spawn(move |_| worker(w));
         }
-    })
-    .map_err(|_| {
+    });
+    ctx.progress.study_finished();
+    joined.map_err(|_| {
         EngineError::Core(Error::Training(
             "a worker thread panicked outside a trial".into(),
         ))
@@ -320,11 +323,8 @@ fn run_trial(
     }
     let seed = ctx.seed(&[index as u64, job.number]);
     let label = format!("{stage}-trial-{:04}", job.number);
-    ctx.progress.line(&format!(
-        "[{stage}] trial #{} started: {}",
-        job.number,
-        describe(&job.params)
-    ));
+    ctx.progress
+        .trial_started(stage, job.number, job.epochs, &describe(&job.params));
     let objective = recipe.trainer.objective;
     let direction = objective.direction();
     let mut running = FrozenTrial::running(job.number, job.params.clone());
@@ -356,16 +356,16 @@ fn run_trial(
                 a.push(serde_json::json!(v));
             }
         }
-        ctx.progress.line(&format!(
-            "[{stage}]   #{} epoch {}/{}: loss {:.4}, val loss {:.4}, val acc {:.4} ({:.1}s)",
+        ctx.progress.trial_epoch(
+            stage,
             job.number,
             r.epoch + 1,
             job.epochs,
-            r.train_loss,
-            r.val_loss,
-            r.val_accuracy,
-            r.seconds
-        ));
+            &format!(
+                "loss {:.4}, val loss {:.4}, val acc {:.4} ({:.1}s)",
+                r.train_loss, r.val_loss, r.val_accuracy, r.seconds
+            ),
+        );
         let Some(pruner) = pruner else {
             return Ok(Control::Continue);
         };
@@ -449,6 +449,11 @@ fn record(
         }
         Ok(())
     };
+    let end = match &outcome {
+        Outcome::Complete { .. } => TrialEnd::Complete,
+        Outcome::Pruned { .. } => TrialEnd::Pruned,
+        Outcome::Failed { .. } => TrialEnd::Failed,
+    };
     let line = match &outcome {
         Outcome::Complete { values, attrs } => {
             set_attrs(attrs)?;
@@ -484,15 +489,20 @@ fn record(
         directions: study.directions,
         trials: &trials,
     };
-    let best = view
-        .best()
+    let best_trial = view.best();
+    let best = best_trial
         .map(|b| format!("; best #{} {:.4}", b.number, b.value().unwrap_or(f64::NAN)))
         .unwrap_or_default();
     let done = trials.iter().filter(|t| counts_as_done(t)).count();
-    ctx.progress.line(&format!(
-        "[{stage}] trial #{} {line} ({secs:.1}s) — {done} done{best}",
-        job.number
-    ));
+    ctx.progress.trial_finished(
+        end,
+        job.number,
+        &format!(
+            "[{stage}] trial #{} {line} ({secs:.1}s) — {done} done{best}",
+            job.number
+        ),
+        best_trial.and_then(FrozenTrial::value),
+    );
     Ok(())
 }
 
