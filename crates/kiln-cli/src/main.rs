@@ -9,6 +9,7 @@ use kiln_schedulers as _;
 use kiln_search as _;
 use kiln_stages as _;
 
+mod ask_tell;
 mod bench;
 
 use anyhow::{Context, Result};
@@ -86,6 +87,11 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// Ask a study for a trial to evaluate outside kiln (as `optuna ask`): prints its
+    /// number and parameters as JSON.
+    Ask(ask_tell::AskArgs),
+    /// Tell a study how an asked trial ended (as `optuna tell`).
+    Tell(ask_tell::TellArgs),
     /// Show a run: trials, best trial, stage results.
     Show {
         /// The run directory.
@@ -311,6 +317,8 @@ fn main_inner(cli: Cli) -> Result<()> {
                     json,
                 },
         } => bench::augment(repeats, seed, json),
+        Command::Ask(args) => ask_tell::ask(&registry_with(&[])?, args),
+        Command::Tell(args) => ask_tell::tell(&registry_with(&[])?, args),
         Command::Show {
             run_dir,
             json,

@@ -15,6 +15,7 @@
 //! - [`bench_augment`]: `kiln bench augment`, augmenter throughput on synthetic batches.
 //! - [`preview`]: `kiln augment-preview`, a PNG grid of the augmenters' draws.
 
+pub mod ask_tell;
 pub mod bench;
 pub mod bench_augment;
 pub mod config;
