@@ -72,6 +72,51 @@ print(json.dumps({
     assert_eq!(seen["states"], serde_json::Value::Array(states));
 }
 
+/// optuna-dashboard (from PyPI) serves a kiln run's study: its API lists the study with
+/// every trial, and the study page renders. Skipped where it is not installed, unless
+/// `KILN_REQUIRE_OPTUNA_DASHBOARD` is set (`.ci/run` sets it when its install worked).
+#[test]
+fn optuna_dashboard_serves_a_kiln_study() {
+    let has_dashboard = Command::new("python3")
+        .args(["-c", "import optuna_dashboard"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_dashboard {
+        assert!(
+            std::env::var("KILN_REQUIRE_OPTUNA_DASHBOARD").is_err(),
+            "KILN_REQUIRE_OPTUNA_DASHBOARD is set but optuna_dashboard does not import"
+        );
+        eprintln!("skipped: python3 has no optuna_dashboard (pip install optuna-dashboard)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        &pipeline(4, 2, "{ kind = \"random\" }"),
+    );
+    let run_dir = dir.path().join("run");
+    let out = run(&p, &run_dir, &["--quiet"]);
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/scripts/dashboard_check.py");
+    let url = format!("sqlite:///{}", run_dir.join("kiln.db").display());
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&url)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "optuna-dashboard failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let study = &show(&run_dir)["studies"][0];
+    assert_eq!(seen[0]["name"], study["name"]);
+    assert_eq!(seen[0]["trials"], study["n_trials"]);
+}
+
 #[test]
 fn ensemble_stage_votes_over_the_best_trials() {
     let dir = tempfile::tempdir().expect("tmp");
