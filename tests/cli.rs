@@ -141,7 +141,22 @@ fn killed_run_resumes_keeping_finished_trials() {
     let first = before["studies"][0]["trials"][0].clone();
     assert_eq!(first["state"], "COMPLETE");
 
-    let out = run(&p, &run_dir, &["--quiet", "--set", "trainer.epochs=3"]);
+    // The killed process's running trial beat a moment ago; with a one-second grace the
+    // rerun waits that long for it, then takes it for dead and runs its point again.
+    let started = std::time::Instant::now();
+    let out = run(
+        &p,
+        &run_dir,
+        &[
+            "--quiet",
+            "--set",
+            "trainer.epochs=3",
+            "--set",
+            "stages.0.heartbeat_seconds=0.2",
+            "--set",
+            "stages.0.grace_seconds=1",
+        ],
+    );
     assert!(
         out.status.success(),
         "resume failed: {}",
@@ -166,14 +181,20 @@ fn killed_run_resumes_keeping_finished_trials() {
         .count();
     assert_eq!(done, 5, "{trials:?}");
     // The interrupted trial is kept as failed, and its parameters ran again.
-    if let Some(interrupted) = trials.iter().find(|t| t["state"] == "FAIL") {
-        let params = &interrupted["params"];
-        assert!(
-            trials
-                .iter()
-                .any(|t| t["state"] != "FAIL" && &t["params"] == params)
-        );
-    }
+    let interrupted = trials
+        .iter()
+        .find(|t| t["state"] == "FAIL")
+        .expect("the killed trial is failed once found stale");
+    let params = &interrupted["params"];
+    assert!(
+        trials
+            .iter()
+            .any(|t| t["state"] != "FAIL" && &t["params"] == params)
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "it waited out the grace"
+    );
 }
 
 #[test]

@@ -278,3 +278,57 @@ fn coarse_to_fine_budgets_reach_the_trainer() {
         "{epochs:?}"
     );
 }
+
+/// Two `kiln run` processes on one study share its budget: every trial is run once, the
+/// study ends with exactly its trials, and neither process repeats the other's.
+#[test]
+fn two_processes_share_one_study_without_losing_or_repeating_a_trial() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = pipeline(6, 1, "{ kind = \"random\" }");
+    // The tune stage alone: the later stages would run in both processes.
+    let tune_only = text
+        .split("\n[[stages]]\nkind = \"train\"")
+        .next()
+        .expect("text")
+        .to_string();
+    let p = write(dir.path(), "p.toml", &tune_only);
+    let run_dir = dir.path().join("run");
+    let spawn = || {
+        kiln()
+            .arg("run")
+            .arg(&p)
+            .arg("--run-dir")
+            .arg(&run_dir)
+            .args(["--quiet", "--set", "stages.0.heartbeat_seconds=0.2"])
+            .args(["--set", "stages.0.grace_seconds=5"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let report = show(&run_dir);
+    let trials = report["studies"][0]["trials"].as_array().expect("trials");
+    let numbers: Vec<u64> = trials
+        .iter()
+        .map(|t| t["number"].as_u64().expect("number"))
+        .collect();
+    assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>());
+    let states: Vec<&str> = trials
+        .iter()
+        .map(|t| t["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(
+        trials.len(),
+        6,
+        "the budget is shared, not doubled: {states:?}"
+    );
+    assert!(
+        states.iter().all(|s| *s == "COMPLETE" || *s == "PRUNED"),
+        "{states:?}"
+    );
+}

@@ -20,15 +20,28 @@ use kiln_core::{
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const STATE_KEY: &str = "kiln:search_state";
 
 struct Shared {
     strategy: Box<dyn SearchStrategy>,
     in_flight: usize,
+    /// The trials this process runs now (what its heartbeat thread beats for).
+    mine: BTreeMap<u64, TrialId>,
     stop: bool,
     error: Option<EngineError>,
+}
+
+/// What a worker gets from [`claim`].
+enum Claim {
+    /// A trial to run.
+    Job(Job),
+    /// The study has its trials (or the search is exhausted).
+    Done,
+    /// The remaining budget is being run by other processes: wait for them to finish or
+    /// go stale.
+    Wait,
 }
 
 /// A study and what its values mean.
@@ -130,10 +143,12 @@ pub fn run(
         objectives: &objectives,
         directions: &directions,
     };
-    let recovered = storage.recover_interrupted(study.id)?;
+    let beat = Duration::from_secs_f64(config.heartbeat_seconds);
+    let grace = Duration::from_secs_f64(config.grace_seconds);
+    let recovered = storage.recover_stale(study.id, grace)?;
     if recovered > 0 {
         ctx.progress.line(&format!(
-            "[{name}] {recovered} trial(s) interrupted by an earlier stop: re-enqueued"
+            "[{name}] {recovered} trial(s) whose worker stopped beating: re-enqueued"
         ));
     }
     let stage_seed = ctx.seed(&[index as u64]);
@@ -169,14 +184,35 @@ pub fn run(
     let shared = Mutex::new(Shared {
         strategy,
         in_flight: 0,
+        mine: BTreeMap::new(),
         stop: false,
         error: None,
     });
+    let fail = |e: EngineError| {
+        let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
+        sh.stop = true;
+        sh.error.get_or_insert(e);
+    };
+    let waiting_said = std::sync::atomic::AtomicBool::new(false);
     let worker = |_: usize| {
         loop {
             let job = match claim(ctx, study, space, config.trials, epochs, &shared) {
-                Ok(Some(job)) => job,
-                Ok(None) => break,
+                Ok(Claim::Job(job)) => job,
+                Ok(Claim::Done) => break,
+                Ok(Claim::Wait) => {
+                    if !waiting_said.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        ctx.progress.line(&format!(
+                            "[{name}] the rest of the budget runs in other processes; waiting for them (a trial silent for {}s is re-enqueued)",
+                            config.grace_seconds
+                        ));
+                    }
+                    std::thread::sleep(beat);
+                    if let Err(e) = storage.recover_stale(study.id, grace) {
+                        fail(e);
+                        break;
+                    }
+                    continue;
+                }
                 Err(e) => {
                     let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
                     sh.stop = true;
@@ -204,11 +240,36 @@ pub fn run(
             }
         }
     };
+    let running = std::sync::atomic::AtomicUsize::new(workers);
     let joined = crossbeam::scope(|s| {
         for w in 0..workers {
-            let worker = &worker;
-            s.spawn(move |_| worker(w));
+            let (worker, running) = (&worker, &running);
+            s.spawn(move |_| {
+                worker(w);
+                running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            });
         }
+        // One heartbeat for every trial this process runs, from a thread of its own, so a
+        // long epoch never looks like a dead worker.
+        s.spawn(|_| {
+            let mut last = Instant::now();
+            while running.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                std::thread::sleep(Duration::from_millis(50).min(beat));
+                if last.elapsed() < beat {
+                    continue;
+                }
+                last = Instant::now();
+                let ids: Vec<TrialId> = {
+                    let sh = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    sh.mine.values().copied().collect()
+                };
+                for id in ids {
+                    // A missed beat is harmless unless it lasts a whole grace period, and
+                    // a database that stays unwritable fails the trial's own writes.
+                    let _ = storage.heartbeat(id);
+                }
+            }
+        });
     });
     ctx.progress.study_finished();
     joined.map_err(|_| {
@@ -230,16 +291,29 @@ fn claim(
     target: usize,
     epochs: usize,
     shared: &Mutex<Shared>,
-) -> Result<Option<Job>> {
+) -> Result<Claim> {
     let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
     if sh.stop {
-        return Ok(None);
+        return Ok(Claim::Done);
     }
     let storage = &ctx.storage;
     let trials = storage.trials(study.id)?;
     let done = trials.iter().filter(|t| counts_as_done(t)).count();
     if done + sh.in_flight >= target {
-        return Ok(None);
+        return Ok(Claim::Done);
+    }
+    // Running trials of other processes (their heartbeats fresh, or not yet found stale).
+    let elsewhere = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Running && !sh.mine.contains_key(&t.number))
+        .count();
+    let waiting = trials.iter().any(|t| t.state == TrialState::Waiting);
+    if !waiting && done + sh.in_flight + elsewhere >= target {
+        return Ok(if sh.in_flight > 0 {
+            Claim::Done
+        } else {
+            Claim::Wait
+        });
     }
     if let Some(id) = storage.claim_waiting(study.id)? {
         let all = storage.trials(study.id)?;
@@ -255,7 +329,9 @@ fn claim(
             .and_then(serde_json::Value::as_u64)
             .map(|e| e as usize);
         sh.in_flight += 1;
-        return Ok(Some(Job {
+        sh.mine.insert(t.number, id);
+        storage.heartbeat(id)?;
+        return Ok(Claim::Job(Job {
             id,
             number: t.number,
             params: t.params.clone(),
@@ -272,7 +348,7 @@ fn claim(
         Err(Error::Exhausted(why)) => {
             ctx.progress.line(&format!("search finished early: {why}"));
             sh.stop = true;
-            return Ok(None);
+            return Ok(Claim::Done);
         }
         Err(e) => return Err(e.into()),
     };
@@ -288,19 +364,35 @@ fn claim(
         .keys()
         .filter_map(|k| space.get(k).map(|p| (k.clone(), p.distribution.clone())))
         .collect();
-    let (id, number) = storage.create_trial(
+    let Some((id, number)) = storage.create_trial_within(
         study.id,
         TrialState::Running,
         &suggestion.params,
         &distributions,
-    )?;
+        Some(target),
+    )?
+    else {
+        // Another process took the last of the budget between our read and our write.
+        // The strategy goes back to its saved state, so the point it just proposed is
+        // not lost from a grid.
+        if let Some(state) = storage.study_attr(study.id, STATE_KEY)? {
+            sh.strategy.load_state(&state)?;
+        }
+        return Ok(if sh.in_flight > 0 {
+            Claim::Done
+        } else {
+            Claim::Wait
+        });
+    };
     let epochs = suggestion.epochs.unwrap_or(epochs);
     if suggestion.epochs.is_some() {
         storage.set_trial_attr(id, "kiln:epochs", &serde_json::json!(epochs), false)?;
     }
     storage.set_study_attr(study.id, STATE_KEY, &sh.strategy.save_state()?)?;
     sh.in_flight += 1;
-    Ok(Some(Job {
+    sh.mine.insert(number, id);
+    storage.heartbeat(id)?;
+    Ok(Claim::Job(Job {
         id,
         number,
         params: suggestion.params,
@@ -480,6 +572,7 @@ fn record(
     let finished = trials.iter().find(|t| t.number == job.number).cloned();
     let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
     sh.in_flight = sh.in_flight.saturating_sub(1);
+    sh.mine.remove(&job.number);
     if let Some(t) = finished {
         sh.strategy.tell(&t)?;
         storage.set_study_attr(study.id, STATE_KEY, &sh.strategy.save_state()?)?;

@@ -35,6 +35,23 @@ pub struct TuneStage {
     /// The search space.
     #[serde(default)]
     pub space: SearchSpaceConfig,
+    /// Seconds between the heartbeats of each running trial (Optuna's
+    /// `heartbeat_interval`).
+    #[serde(default = "five")]
+    pub heartbeat_seconds: f64,
+    /// A running trial whose last heartbeat is older than this is taken for dead (killed,
+    /// crashed, cut off): failed and its parameters enqueued again. Other processes'
+    /// trials with fresh heartbeats are waited for, not repeated.
+    #[serde(default = "thirty")]
+    pub grace_seconds: f64,
+}
+
+fn five() -> f64 {
+    5.0
+}
+
+fn thirty() -> f64 {
+    30.0
 }
 
 impl TuneStage {
@@ -81,6 +98,18 @@ impl StudyPlan {
         at_least_one(source, &format!("{key}.trials"), Some(c.trials))?;
         at_least_one(source, &format!("{key}.epochs"), c.epochs)?;
         at_least_one(source, &format!("{key}.workers"), c.workers)?;
+        if !(c.heartbeat_seconds > 0.0 && c.heartbeat_seconds.is_finite()) {
+            return Err(source.error(&format!("{key}.heartbeat_seconds"), "must be > 0"));
+        }
+        if !(c.grace_seconds > c.heartbeat_seconds && c.grace_seconds.is_finite()) {
+            return Err(source.error(
+                &format!("{key}.grace_seconds"),
+                format!(
+                    "must exceed heartbeat_seconds ({}), or live trials would be taken for dead",
+                    c.heartbeat_seconds
+                ),
+            ));
+        }
         if let Some(objs) = &c.objectives {
             match objs.first() {
                 None => {

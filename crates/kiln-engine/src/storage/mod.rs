@@ -12,9 +12,11 @@
 //! datetimes as naive UTC `%Y-%m-%d %H:%M:%S.%f`; trial numbers `0..n` per study, assigned
 //! inside an immediate transaction so concurrent writers never duplicate one.
 
+mod heartbeat;
 mod kiln_tables;
 mod sqlite;
 
+pub use heartbeat::STALE_REASON;
 pub use kiln_tables::{HealthRow, StoredStage};
 pub use sqlite::{Storage, StudyId, TrialId};
 

@@ -65,8 +65,22 @@ impl Storage {
         };
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
+        // Switching a new file to WAL takes an exclusive lock and reports "locked" at once
+        // instead of waiting on the busy timeout, so two processes opening the same new
+        // study both need to retry it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         let storage = Storage {
@@ -208,10 +222,39 @@ impl Storage {
         params: &Params,
         distributions: &BTreeMap<String, Distribution>,
     ) -> Result<(TrialId, u64)> {
+        self.create_trial_within(study, state, params, distributions, None)?
+            .ok_or_else(|| self.err("no trial was created"))
+    }
+
+    /// [`Storage::create_trial`], unless the study already has `cap` trials that are
+    /// finished (interrupted ones aside), running or waiting: checked in the same
+    /// transaction, so processes sharing a study never overshoot its budget.
+    pub fn create_trial_within(
+        &self,
+        study: StudyId,
+        state: TrialState,
+        params: &Params,
+        distributions: &BTreeMap<String, Distribution>,
+        cap: Option<usize>,
+    ) -> Result<Option<(TrialId, u64)>> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
+        if let Some(cap) = cap {
+            let counted: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM trials t WHERE t.study_id = ?1 AND NOT EXISTS (
+                         SELECT 1 FROM trial_system_attributes a
+                         WHERE a.trial_id = t.trial_id AND a.\"key\" = 'kiln:interrupted')",
+                    params![study],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            if counted as usize >= cap {
+                return Ok(None);
+            }
+        }
         let number: i64 = tx
             .query_row(
                 "SELECT COUNT(*) FROM trials WHERE study_id = ?1",
@@ -240,7 +283,7 @@ impl Storage {
             .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))?;
-        Ok((id, number as u64))
+        Ok(Some((id, number as u64)))
     }
 
     /// Claims the oldest waiting trial of `study` (sets it running). Atomic across workers.
@@ -546,37 +589,5 @@ impl Storage {
             serde_json::from_str(&j).map_err(|e| self.err(format!("attribute `{key}`: {e}")))
         })
         .transpose()
-    }
-
-    /// Marks trials left running by a process that died as failed ("interrupted") and
-    /// enqueues their parameters again as waiting trials, so the study evaluates the same
-    /// points it would have without the interruption. Returns how many were recovered.
-    pub fn recover_interrupted(&self, study: StudyId) -> Result<usize> {
-        let stale: Vec<FrozenTrial> = self
-            .trials(study)?
-            .into_iter()
-            .filter(|t| t.state == TrialState::Running)
-            .collect();
-        for t in &stale {
-            let id = self.trial_id(study, t.number)?;
-            self.finish_trial(
-                id,
-                TrialState::Fail,
-                None,
-                Some("interrupted: kiln stopped while the trial ran; re-enqueued"),
-            )?;
-            self.set_trial_attr(
-                id,
-                "kiln:interrupted",
-                &serde_json::Value::Bool(true),
-                false,
-            )?;
-            let (new_id, _) =
-                self.create_trial(study, TrialState::Waiting, &t.params, &t.distributions)?;
-            if let Some(budget) = t.attrs.get("system:kiln:epochs") {
-                self.set_trial_attr(new_id, "kiln:epochs", budget, false)?;
-            }
-        }
-        Ok(stale.len())
     }
 }

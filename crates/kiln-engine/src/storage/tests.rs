@@ -130,26 +130,57 @@ fn trials_round_trip_through_sqlite() {
 }
 
 #[test]
-fn interrupted_trials_are_failed_and_re_enqueued() {
+fn stale_trials_are_failed_and_re_enqueued_once_and_live_or_unbeaten_ones_kept() {
     let dir = tempfile::tempdir().expect("tmp");
     let s = Storage::open(&dir.path().join("kiln.db")).expect("open");
     let study = s
         .create_or_load_study("x", &[Direction::Minimize])
         .expect("study");
     let p = params(0.02, 1, "relu");
-    s.create_trial(study, TrialState::Running, &p, &space())
+    let (beating, _) = s
+        .create_trial(study, TrialState::Running, &p, &space())
         .expect("trial");
-    assert_eq!(s.recover_interrupted(study).expect("recover"), 1);
+    // Asked from outside: it never beats, so it never goes stale.
+    s.create_trial(
+        study,
+        TrialState::Running,
+        &params(0.03, 2, "gelu"),
+        &space(),
+    )
+    .expect("trial");
+    s.heartbeat(beating).expect("beat");
+    let long = std::time::Duration::from_secs(3600);
+    assert_eq!(
+        s.recover_stale(study, long).expect("recover"),
+        0,
+        "a fresh beat"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let short = std::time::Duration::from_millis(5);
+    assert_eq!(s.stale_trials(study, short).expect("stale"), vec![0]);
+    assert_eq!(s.recover_stale(study, short).expect("recover"), 1);
+    assert_eq!(
+        s.recover_stale(study, short).expect("again"),
+        0,
+        "recovered once"
+    );
     let trials = s.trials(study).expect("trials");
-    assert_eq!(trials.len(), 2);
+    assert_eq!(trials.len(), 3);
     assert_eq!(trials[0].state, TrialState::Fail);
+    assert_eq!(
+        trials[1].state,
+        TrialState::Running,
+        "the unbeaten trial stays"
+    );
+    assert_eq!(trials[0].reason.as_deref(), Some(super::STALE_REASON));
+    let trials: Vec<_> = trials.into_iter().filter(|t| t.number != 1).collect();
     assert_eq!(trials[1].state, TrialState::Waiting);
     assert_eq!(trials[1].params, p);
     let claimed = s
         .claim_waiting(study)
         .expect("claim")
         .expect("a waiting trial");
-    assert_eq!(s.trial_id(study, 1).expect("id"), claimed);
+    assert_eq!(s.trial_id(study, 2).expect("id"), claimed);
     assert!(s.claim_waiting(study).expect("claim").is_none());
 }
 
