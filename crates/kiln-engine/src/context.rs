@@ -196,6 +196,7 @@ impl RunContext {
             run_dir: &self.run_dir,
             early_stopping: spec.early_stopping,
             scheduler_state,
+            time_limit: spec.time_limit,
         };
         let mut with_health = |r: &EpochReport| -> kiln_core::Result<Control> {
             if let Some(h) = &r.health {

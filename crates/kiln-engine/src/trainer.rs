@@ -43,6 +43,8 @@ pub struct TrainRequest<'a> {
     pub early_stopping: Option<EarlyStopping>,
     /// A saved scheduler state to continue from (after `start`).
     pub scheduler_state: Option<serde_json::Value>,
+    /// Wall time after which no new batch starts.
+    pub time_limit: Option<std::time::Duration>,
 }
 
 /// Mean loss and accuracy of `model` on `set`.
@@ -275,6 +277,7 @@ pub fn train(
     };
     let averaging = Averaging::new(t, req.epochs);
     let mut folds = 0usize;
+    let run_started = Instant::now();
     let mut first_loss = f64::NAN;
     let mut since_improvement = 0usize;
     let mut early_best = f64::NAN;
@@ -285,6 +288,16 @@ pub fn train(
         let (mut loss_sum, mut correct, mut seen, mut lr) = (0.0, 0usize, 0usize, 0.0);
         let mut updates = Vec::new();
         for (b, chunk) in order.chunks(t.batch_size).enumerate() {
+            if let Some(limit) = req.time_limit
+                && run_started.elapsed() >= limit
+            {
+                out.stopped = Some(StopReason::TimedOut(format!(
+                    "over its time limit of {}s at epoch {}, batch {b}",
+                    limit.as_secs_f64(),
+                    epoch + 1
+                )));
+                break 'epochs;
+            }
             let (images, labels) = req.train.batch(chunk, &device);
             let mut rng = Rng::derive(req.seed, &[0xA06, epoch as u64, b as u64]);
             let mut batch = Batch {

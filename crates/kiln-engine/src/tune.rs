@@ -222,7 +222,15 @@ pub fn run(
             };
             let started = Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                run_trial(ctx, index, name, study, &job, pruner.as_deref())
+                run_trial(
+                    ctx,
+                    index,
+                    name,
+                    study,
+                    &job,
+                    pruner.as_deref(),
+                    config.trial_timeout,
+                )
             }))
             .unwrap_or_else(|p| {
                 Ok(Outcome::Failed {
@@ -407,6 +415,7 @@ fn run_trial(
     study: &StudyRef<'_>,
     job: &Job,
     pruner: Option<&dyn Pruner>,
+    time_limit: Option<f64>,
 ) -> Result<Outcome> {
     let mut recipe = ctx.recipe(&job.params)?;
     // The study's first objective is what epochs report and checkpoints are chosen by.
@@ -422,6 +431,7 @@ fn run_trial(
     let mut running = FrozenTrial::running(job.number, job.params.clone());
     let spec = TrainSpec {
         checkpoints: Some(CheckpointPolicy::best(label)),
+        time_limit: time_limit.map(std::time::Duration::from_secs_f64),
         ..TrainSpec::new(&recipe, job.epochs, seed)
     };
     let mut on_epoch = |r: &EpochReport| -> kiln_core::Result<Control> {
@@ -478,6 +488,7 @@ fn run_trial(
     let Some(best) = out.best() else {
         // Not one epoch finished: a divergence in the first epoch.
         return Ok(match out.stopped {
+            Some(StopReason::TimedOut(reason)) => Outcome::Failed { reason },
             Some(reason) => Outcome::Pruned {
                 value: None,
                 reason: reason.message().to_string(),
@@ -499,6 +510,7 @@ fn run_trial(
         map.insert("checkpoint".into(), serde_json::json!(c));
     }
     Ok(match out.stopped {
+        Some(StopReason::TimedOut(reason)) => Outcome::Failed { reason },
         Some(StopReason::Pruned(reason) | StopReason::Diverged(reason)) => Outcome::Pruned {
             value: running.last_intermediate().map(|(_, v)| v),
             reason,

@@ -141,3 +141,46 @@ fn builder_errors_name_the_key() {
         .to_string();
     assert!(err.contains("dataset.size"), "{err}");
 }
+
+#[test]
+fn a_trial_over_its_time_limit_is_failed_with_the_reason_and_the_study_finishes() {
+    let registry = registry();
+    let base = || {
+        PipelineBuilder::new("slow")
+            .seed(5)
+            .dataset(plugin(
+                "glyphs",
+                json!({ "train": 400, "valid": 50, "test": 50, "size": 12 }),
+            ))
+            .model(plugin("mlp", json!({ "layers": 1, "width": 16 })))
+            .trainer(json!({ "epochs": 50, "batch_size": 8 }))
+    };
+    // 50 epochs of 50 batches cannot fit in 20 ms; the first batch always starts.
+    let pipeline = base()
+        .stage(json!({ "kind": "tune", "trials": 2, "trial_timeout": 0.02,
+                       "space": { "optimizer.lr": { "type": "float", "low": 1e-3, "high": 1e-2 } } }))
+        .build(&registry)
+        .expect("valid");
+    let dir = tempfile::tempdir().expect("tmp");
+    let options = RunOptions {
+        run_dir: dir.path().join("run"),
+        quiet: true,
+    };
+    run(pipeline, registry, &options).expect("the study finishes");
+    let storage = Storage::open(&dir.path().join("run/kiln.db")).expect("db");
+    let (study, _) = storage.studies().expect("studies")[0].clone();
+    let trials = storage.trials(study).expect("trials");
+    assert_eq!(trials.len(), 2);
+    for t in &trials {
+        assert_eq!(t.state, TrialState::Fail);
+        let reason = t.reason.as_deref().unwrap_or_default();
+        assert!(reason.contains("over its time limit of 0.02s"), "{reason}");
+    }
+
+    let err = base()
+        .stage(json!({ "kind": "tune", "trials": 1, "trial_timeout": 0.0 }))
+        .build(&self::registry())
+        .expect_err("zero")
+        .to_string();
+    assert!(err.contains("stages[0].trial_timeout"), "{err}");
+}

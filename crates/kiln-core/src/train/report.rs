@@ -86,13 +86,18 @@ pub enum StopReason {
     EarlyStopped(String),
     /// The training loss became NaN or infinite.
     Diverged(String),
+    /// The run was over its time limit.
+    TimedOut(String),
 }
 
 impl StopReason {
     /// The reason in words.
     pub fn message(&self) -> &str {
         match self {
-            StopReason::Pruned(m) | StopReason::EarlyStopped(m) | StopReason::Diverged(m) => m,
+            StopReason::Pruned(m)
+            | StopReason::EarlyStopped(m)
+            | StopReason::Diverged(m)
+            | StopReason::TimedOut(m) => m,
         }
     }
 }

@@ -58,6 +58,9 @@ pub struct TrainSpec<'a> {
     /// With `init_from`: continue the schedule from the scheduler state saved beside the
     /// checkpoint (its `*.state.json`), instead of starting it afresh.
     pub resume_schedule: bool,
+    /// Stop the run, as [`crate::train::StopReason::TimedOut`], at the first batch that
+    /// starts after this much wall time.
+    pub time_limit: Option<std::time::Duration>,
 }
 
 impl<'a> TrainSpec<'a> {
@@ -73,6 +76,7 @@ impl<'a> TrainSpec<'a> {
             early_stopping: None,
             init_from: None,
             resume_schedule: false,
+            time_limit: None,
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct TuneStage {
     /// trials with fresh heartbeats are waited for, not repeated.
     #[serde(default = "thirty")]
     pub grace_seconds: f64,
+    /// A trial still training after this many seconds stops at its next batch and is
+    /// recorded as failed, with the reason; the study goes on.
+    pub trial_timeout: Option<f64>,
 }
 
 fn five() -> f64 {
@@ -98,6 +101,9 @@ impl StudyPlan {
         at_least_one(source, &format!("{key}.trials"), Some(c.trials))?;
         at_least_one(source, &format!("{key}.epochs"), c.epochs)?;
         at_least_one(source, &format!("{key}.workers"), c.workers)?;
+        if c.trial_timeout.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+            return Err(source.error(&format!("{key}.trial_timeout"), "must be > 0 seconds"));
+        }
         if !(c.heartbeat_seconds > 0.0 && c.heartbeat_seconds.is_finite()) {
             return Err(source.error(&format!("{key}.heartbeat_seconds"), "must be > 0"));
         }
