@@ -332,3 +332,84 @@ fn two_processes_share_one_study_without_losing_or_repeating_a_trial() {
         "{states:?}"
     );
 }
+
+/// `kiln worker` joins the study `kiln run` drives in the same run directory: together
+/// they run the budget once; the worker leaves the later stages to `kiln run`; a worker
+/// with nothing to join, or left waiting for a stage nobody runs, says so.
+#[test]
+fn a_worker_shares_the_study_of_kiln_run_and_leaves_the_other_stages_to_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        &pipeline(16, 1, "{ kind = \"random\" }"),
+    );
+    let run_dir = dir.path().join("run");
+    let beats = [
+        "--set",
+        "stages.0.heartbeat_seconds=0.2",
+        "--set",
+        "stages.0.grace_seconds=5",
+    ];
+    let worker = kiln()
+        .arg("worker")
+        .arg(&p)
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .args(beats)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn worker");
+    let owner = run(&p, &run_dir, &[&["--quiet"][..], &beats[..]].concat());
+    assert!(owner.status.success(), "{}", stderr(&owner));
+    let worker = worker.wait_with_output().expect("worker");
+    assert!(worker.status.success(), "{}", stderr(&worker));
+    assert!(String::from_utf8_lossy(&worker.stdout).contains("1 tune stage(s)"));
+    let report = show(&run_dir);
+    let trials = report["studies"][0]["trials"].as_array().expect("trials");
+    assert_eq!(trials.len(), 16, "the budget is run once between them");
+    assert!(
+        trials
+            .iter()
+            .all(|t| t["state"] == "COMPLETE" || t["state"] == "PRUNED"),
+        "{trials:?}"
+    );
+    assert!(
+        run_dir.join("summary.json").is_file(),
+        "kiln run ran the later stages"
+    );
+
+    // A pipeline without a tune stage, and a stage nobody runs.
+    let head = pipeline(2, 1, "{ kind = \"random\" }");
+    let head = head.split("[[stages]]").next().expect("head").to_string();
+    let no_tune = write(
+        dir.path(),
+        "t.toml",
+        &format!("{head}[[stages]]\nkind = \"evaluate\"\n"),
+    );
+    let out = kiln()
+        .arg("worker")
+        .arg(&no_tune)
+        .arg("--run-dir")
+        .arg(dir.path().join("none"))
+        .output()
+        .expect("worker");
+    assert_clean_error(&out, &["no tune stage"]);
+    let mut text = pipeline(2, 1, "{ kind = \"random\" }");
+    text = text.replacen(
+        "[[stages]]\nkind = \"tune\"",
+        "[[stages]]\nkind = \"lr_find\"\nsteps = 20\n\n[[stages]]\nkind = \"tune\"",
+        1,
+    );
+    let waits = write(dir.path(), "w.toml", &text);
+    let out = kiln()
+        .arg("worker")
+        .arg(&waits)
+        .arg("--run-dir")
+        .arg(dir.path().join("other"))
+        .args(["--patience", "0.5", "--quiet"])
+        .output()
+        .expect("worker");
+    assert_clean_error(&out, &["stage `lr_find` did not finish within 0.5s"]);
+}

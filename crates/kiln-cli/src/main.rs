@@ -52,6 +52,28 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Join the tune stages of a run that `kiln run` drives in the same run directory:
+    /// the studies' budgets are shared (heartbeats, no trial repeated); other stages are
+    /// left to `kiln run`.
+    Worker {
+        /// The pipeline file (TOML), as given to `kiln run`.
+        pipeline: PathBuf,
+        /// Run directory (default: runs/<pipeline name>).
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
+        /// Override a key, as `kiln run --set`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Load plugins from this shared library (repeatable).
+        #[arg(long = "plugin", value_name = "LIBRARY")]
+        plugins: Vec<PathBuf>,
+        /// Seconds to wait for `kiln run` to finish a stage a tune stage follows.
+        #[arg(long, default_value_t = 600.0)]
+        patience: f64,
+        /// No progress lines.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Write a PNG grid of the pipeline's augmenters at work: one row per training sample,
     /// the original first, then one column per draw.
     AugmentPreview {
@@ -233,6 +255,34 @@ fn main_inner(cli: Cli) -> Result<()> {
             println!(
                 "run directory: {} (kiln show {})",
                 run_dir.display(),
+                run_dir.display()
+            );
+            Ok(())
+        }
+        Command::Worker {
+            pipeline: pipeline_path,
+            run_dir,
+            sets,
+            plugins,
+            patience,
+            quiet,
+        } => {
+            let (pipeline, registry) = load_pipeline(&pipeline_path, &sets, plugins)?;
+            if !(patience >= 0.0 && patience.is_finite()) {
+                anyhow::bail!("--patience must be a number of seconds >= 0");
+            }
+            let run_dir = run_dir.unwrap_or_else(|| PathBuf::from("runs").join(&pipeline.name));
+            let joined = kiln_engine::run::work(
+                pipeline,
+                registry,
+                &RunOptions {
+                    run_dir: run_dir.clone(),
+                    quiet,
+                },
+                std::time::Duration::from_secs_f64(patience),
+            )?;
+            println!(
+                "worker done: {joined} tune stage(s) of {} joined",
                 run_dir.display()
             );
             Ok(())

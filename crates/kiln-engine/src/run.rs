@@ -52,6 +52,67 @@ pub fn run(
     run_stages(&mut ctx)
 }
 
+/// Joins the tune stages of a run that `kiln run` (the owner) drives in the same run
+/// directory: each tune stage's study is shared through heartbeats (the budget is split,
+/// no trial repeated), and every other stage before the last tune stage is waited for
+/// until the owner records it (tune stages may read it, as `from_lr_find` does), for at
+/// most `patience`. A worker records no stage output and stops after the last tune
+/// stage. Returns how many tune stages it joined.
+pub fn work(
+    pipeline: Pipeline,
+    registry: Registry,
+    options: &RunOptions,
+    patience: std::time::Duration,
+) -> Result<usize> {
+    let Some(last_tune) = pipeline.stages.iter().rposition(|s| s.study.is_some()) else {
+        return Err(EngineError::Core(kiln_core::Error::config(
+            "stages",
+            "the pipeline has no tune stage for a worker to join",
+        )));
+    };
+    let mut ctx = open(pipeline, registry, options)?;
+    let stages = ctx.pipeline.stages.clone();
+    let mut joined = 0;
+    for (index, stage) in stages.iter().enumerate().take(last_tune + 1) {
+        if stage.study.is_some() {
+            let out = run_stage(&ctx, index, stage)?;
+            ctx.outputs.push((stage.name.clone(), out));
+            joined += 1;
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let mut said = false;
+        let out = loop {
+            if let Some(stored) = ctx.storage.stage_output(&ctx.pipeline.name, &stage.name)?
+                && stored.config_hash.as_deref() == Some(stage.config_hash.as_str())
+                && let Ok(out) = serde_json::from_value::<StageOutput>(stored.output)
+            {
+                break out;
+            }
+            if started.elapsed() >= patience {
+                return Err(EngineError::File {
+                    path: db_path(&ctx.run_dir),
+                    message: format!(
+                        "stage `{}` did not finish within {}s; a worker runs only tune stages, so start `kiln run` on this run directory",
+                        stage.name,
+                        patience.as_secs_f64()
+                    ),
+                });
+            }
+            if !said {
+                said = true;
+                ctx.progress.line(&format!(
+                    "[{}] waiting for `kiln run` to finish this stage",
+                    stage.name
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        ctx.outputs.push((stage.name.clone(), out));
+    }
+    Ok(joined)
+}
+
 /// The build context of the pipeline's dataset (and of its run-wide augmenters).
 fn data_context(pipeline: &Pipeline) -> BuildContext {
     BuildContext {
