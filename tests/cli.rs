@@ -116,6 +116,42 @@ fn same_seed_gives_the_same_trials() {
     assert_eq!(a, b, "same seed, same pipeline, different trials");
 }
 
+/// With two workers and dropout, each trial's numbers still depend only on the seed: the
+/// dropout masks of one trial's steps are drawn from a generator seeded for that step,
+/// not from a stream the other worker draws from too. (No pruner: what a pruner decides
+/// depends on which other trials have reported, which timing decides.)
+#[test]
+fn two_workers_with_dropout_give_the_same_numbers_twice() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = pipeline(6, 2, "{ kind = \"random\" }")
+        .replace("pruner = { kind = \"median\", n_startup_trials = 2 }\n", "");
+    let p = write(dir.path(), "p.toml", &text);
+    let values = |name: &str| {
+        let run_dir = dir.path().join(name);
+        let out = run(
+            &p,
+            &run_dir,
+            &[
+                "--quiet",
+                "--set",
+                "model.dropout=0.3",
+                "--set",
+                "dataset.train=1000",
+            ],
+        );
+        assert!(out.status.success(), "run failed: {}", stderr(&out));
+        show(&run_dir)["studies"][0]["trials"]
+            .as_array()
+            .expect("trials")
+            .iter()
+            .map(|t| (t["number"].clone(), t["value"].clone()))
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (values("a"), values("b"));
+    assert_eq!(a.len(), 6);
+    assert_eq!(a, b, "same seed, two workers, dropout: different numbers");
+}
+
 #[test]
 fn killed_run_resumes_keeping_finished_trials() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -278,6 +278,7 @@ pub fn train(
     let averaging = Averaging::new(t, req.epochs);
     let mut folds = 0usize;
     let run_started = Instant::now();
+    let stochastic = model.draws_randomly();
     let mut first_loss = f64::NAN;
     let mut since_improvement = 0usize;
     let mut early_best = f64::NAN;
@@ -315,9 +316,21 @@ pub fn train(
             } else {
                 Vec::new()
             };
-            let s = match batch.targets {
-                Targets::Labels(y) => model.train_step(batch.images, y, lr)?,
-                Targets::Soft(y) => model.train_step_soft(batch.images, y, lr)?,
+            // Burn draws dropout masks from the device's process-wide generator, which the
+            // other workers' trials draw from too. A model that draws runs each step with
+            // the generator seeded for it (under the seeding lock), so its numbers depend
+            // on its seed alone; such steps of concurrent trials take turns, which costs
+            // most of a second worker's gain (docs/benchmarks.md), so models without
+            // dropout skip it.
+            let step = || match batch.targets {
+                Targets::Labels(y) => model.train_step(batch.images, y, lr),
+                Targets::Soft(y) => model.train_step_soft(batch.images, y, lr),
+            };
+            let s = if stochastic {
+                let seed = Rng::derive(req.seed, &[0xD209, epoch as u64, b as u64]).next_u64();
+                kiln_core::with_seed(&device, seed, step)?
+            } else {
+                step()?
             };
             if !s.loss.is_finite() {
                 out.stopped = Some(StopReason::Diverged(format!(

@@ -225,6 +225,10 @@ impl Classifier for Cnn {
         self.run(images, None)
     }
 
+    fn draws_randomly(&self) -> bool {
+        self.dropout.prob > 0.0
+    }
+
     fn forward_probed(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerProbe>) {
         let mut probes = Vec::with_capacity(self.acts.len());
         let logits = self.run(images, Some(&mut probes));

@@ -162,6 +162,10 @@ impl Classifier for Mlp {
         self.run(images, None)
     }
 
+    fn draws_randomly(&self) -> bool {
+        self.dropout.prob > 0.0
+    }
+
     fn forward_probed(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerProbe>) {
         let mut probes = Vec::with_capacity(self.hidden.len());
         let logits = self.run(images, Some(&mut probes));
@@ -202,6 +206,30 @@ mod tests {
                 width: 8,
             },
         );
+    }
+
+    #[test]
+    fn it_draws_randomly_exactly_when_dropout_is_on() {
+        let device = kiln_core::burn::prelude::Device::flex().autodiff();
+        let spec = kiln_core::DataSpec {
+            shape: ImageShape {
+                channels: 1,
+                height: 4,
+                width: 4,
+            },
+            num_classes: 3,
+        };
+        for (dropout, draws) in [(0.0, false), (0.2, true)] {
+            let c = MlpConfig {
+                dropout,
+                ..MlpConfig::default()
+            };
+            let m = kiln_core::with_seed(&device, 1, || {
+                c.build(&spec, &kiln_core::OptimizerConfig::default(), &device)
+            })
+            .expect("build");
+            assert_eq!(m.draws_randomly(), draws, "dropout {dropout}");
+        }
     }
 
     #[test]

@@ -128,6 +128,9 @@ impl TrainableModel for Guarded<dyn TrainableModel> {
     fn num_params(&self) -> usize {
         quiet(|| self.inner.num_params(), 0)
     }
+    fn draws_randomly(&self) -> bool {
+        quiet(|| self.inner.draws_randomly(), true)
+    }
     fn device(&self) -> &Device {
         self.inner.device()
     }

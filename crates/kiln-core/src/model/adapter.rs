@@ -19,6 +19,13 @@ pub trait Classifier: Module + 'static {
     fn forward_probed(&self, images: Tensor<4>) -> (Tensor<2>, Vec<super::LayerProbe>) {
         (self.forward(images), Vec::new())
     }
+
+    /// Whether a training forward pass draws random numbers from the device (dropout with
+    /// a non-zero rate does). The default says yes, which is always safe; a model that
+    /// answers no lets concurrent trials train without taking turns.
+    fn draws_randomly(&self) -> bool {
+        true
+    }
 }
 
 /// Touches every float parameter, which runs its lazy initialiser.
@@ -209,6 +216,10 @@ impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
 
     fn num_params(&self) -> usize {
         self.model.as_ref().map_or(0, |m| m.num_params())
+    }
+
+    fn draws_randomly(&self) -> bool {
+        self.model.as_ref().is_none_or(Classifier::draws_randomly)
     }
 
     fn probe(&self, images: Tensor<4>, bins: usize) -> Result<Vec<LayerHealth>> {

@@ -81,6 +81,13 @@ pub trait TrainableModel: Send {
         Ok(Vec::new())
     }
 
+    /// Whether a training step draws random numbers from the device's generator (dropout).
+    /// The trainer then seeds the generator for each step, under a lock, so concurrent
+    /// trials stay deterministic; the default says yes.
+    fn draws_randomly(&self) -> bool {
+        true
+    }
+
     /// Folds the current weights (and buffers such as batch-norm running statistics) into
     /// the average kept beside the model: `avg ← decay·avg + (1 − decay)·w`; the first fold
     /// copies `w`. The model's own weights are unchanged.
