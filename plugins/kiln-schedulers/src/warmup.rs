@@ -281,7 +281,7 @@ mod tests {
                 "scheduler.start_factor",
             ),
             (json!({ "steps": 5, "warmup_steps": 2 }), "scheduler"),
-            (json!({ "steps": 5, "then": "cosine" }), "scheduler.then"),
+            (json!({ "steps": 5, "then": 3 }), "scheduler.then"),
             (json!({ "steps": 5, "then": {} }), "scheduler.then.kind"),
             (
                 json!({ "steps": 5, "then": { "kind": "cosyne" } }),

@@ -25,11 +25,21 @@ impl PluginSpec {
         }
     }
 
-    /// Reads a spec from a JSON object with a `kind` key; `key` names it in errors.
+    /// Reads a spec from a JSON object with a `kind` key, or from a bare name (`"tpe"`,
+    /// the plugin with its defaults); `key` names it in errors.
     pub fn from_value(value: &serde_json::Value, key: &str) -> Result<Self> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| Error::config(key, "expected a table like { kind = \"name\", ... }"))?;
+        if let Some(name) = value.as_str() {
+            if name.is_empty() {
+                return Err(Error::config(key, "an empty plugin name"));
+            }
+            return Ok(PluginSpec::named(name));
+        }
+        let obj = value.as_object().ok_or_else(|| {
+            Error::config(
+                key,
+                "expected a plugin name or a table like { kind = \"name\", ... }",
+            )
+        })?;
         let kind = obj
             .get("kind")
             .ok_or_else(|| Error::config(format!("{key}.kind"), "missing: which plugin to use"))?

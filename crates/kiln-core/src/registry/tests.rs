@@ -53,4 +53,13 @@ fn spec_splits_kind_from_params() {
     let err =
         PluginSpec::from_value(&serde_json::json!({"n": 1}), "tune.search").expect_err("no kind");
     assert!(err.to_string().contains("tune.search.kind"));
+    // A bare name is the plugin with its defaults.
+    let named = PluginSpec::from_value(&serde_json::json!("greedy"), "stages[3].ensembler");
+    assert_eq!(named.expect("name"), PluginSpec::named("greedy"));
+    let err = PluginSpec::from_value(&serde_json::json!(3), "x").expect_err("a number");
+    assert!(
+        err.to_string().contains("a plugin name or a table"),
+        "{err}"
+    );
+    assert!(PluginSpec::from_value(&serde_json::json!(""), "x").is_err());
 }
