@@ -29,22 +29,40 @@ struct Cli {
     command: Command,
 }
 
+/// A pipeline and the run directory it runs in: what `kiln run` and `kiln worker` share.
+#[derive(Debug, clap::Args)]
+struct PipelineArgs {
+    /// The pipeline file (TOML).
+    pipeline: PathBuf,
+    /// Run directory (default: runs/<pipeline name>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Override a key: `--set trainer.epochs=3`, `--set stages.tune.trials=20`,
+    /// `--set dataset.path=../data` (paths relative to the current folder).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Load plugins from this shared library (repeatable); adds to the file's `plugins`.
+    #[arg(long = "plugin", value_name = "LIBRARY")]
+    plugins: Vec<PathBuf>,
+}
+
+impl PipelineArgs {
+    /// The validated pipeline, its registry and its run directory.
+    fn load(self) -> Result<(Pipeline, Registry, PathBuf)> {
+        let (pipeline, registry) = load_pipeline(&self.pipeline, &self.sets, self.plugins)?;
+        let run_dir = self
+            .run_dir
+            .unwrap_or_else(|| PathBuf::from("runs").join(&pipeline.name));
+        Ok((pipeline, registry, run_dir))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a pipeline; running it again in the same run directory continues it.
     Run {
-        /// The pipeline file (TOML).
-        pipeline: PathBuf,
-        /// Run directory (default: runs/<pipeline name>).
-        #[arg(long)]
-        run_dir: Option<PathBuf>,
-        /// Override a key: `--set trainer.epochs=3`, `--set stages.tune.trials=20`,
-        /// `--set dataset.path=../data` (paths relative to the current folder).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// Load plugins from this shared library (repeatable); adds to the file's `plugins`.
-        #[arg(long = "plugin", value_name = "LIBRARY")]
-        plugins: Vec<PathBuf>,
+        #[command(flatten)]
+        at: PipelineArgs,
         /// Check the pipeline and exit without running it.
         #[arg(long)]
         check: bool,
@@ -56,17 +74,8 @@ enum Command {
     /// the studies' budgets are shared (heartbeats, no trial repeated); other stages are
     /// left to `kiln run`.
     Worker {
-        /// The pipeline file (TOML), as given to `kiln run`.
-        pipeline: PathBuf,
-        /// Run directory (default: runs/<pipeline name>).
-        #[arg(long)]
-        run_dir: Option<PathBuf>,
-        /// Override a key, as `kiln run --set`.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// Load plugins from this shared library (repeatable).
-        #[arg(long = "plugin", value_name = "LIBRARY")]
-        plugins: Vec<PathBuf>,
+        #[command(flatten)]
+        at: PipelineArgs,
         /// Seconds to wait for `kiln run` to finish a stage a tune stage follows.
         #[arg(long, default_value_t = 600.0)]
         patience: f64,
@@ -225,15 +234,9 @@ fn main() -> ExitCode {
 
 fn main_inner(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run {
-            pipeline: pipeline_path,
-            run_dir,
-            sets,
-            plugins,
-            check,
-            quiet,
-        } => {
-            let (pipeline, registry) = load_pipeline(&pipeline_path, &sets, plugins)?;
+        Command::Run { at, check, quiet } => {
+            let pipeline_path = at.pipeline.clone();
+            let (pipeline, registry, run_dir) = at.load()?;
             if check {
                 println!(
                     "{}: ok ({} stages)",
@@ -242,7 +245,6 @@ fn main_inner(cli: Cli) -> Result<()> {
                 );
                 return Ok(());
             }
-            let run_dir = run_dir.unwrap_or_else(|| PathBuf::from("runs").join(&pipeline.name));
             let summary = run(
                 pipeline,
                 registry,
@@ -260,18 +262,13 @@ fn main_inner(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Worker {
-            pipeline: pipeline_path,
-            run_dir,
-            sets,
-            plugins,
+            at,
             patience,
             quiet,
         } => {
-            let (pipeline, registry) = load_pipeline(&pipeline_path, &sets, plugins)?;
-            if !(patience >= 0.0 && patience.is_finite()) {
-                anyhow::bail!("--patience must be a number of seconds >= 0");
-            }
-            let run_dir = run_dir.unwrap_or_else(|| PathBuf::from("runs").join(&pipeline.name));
+            let (pipeline, registry, run_dir) = at.load()?;
+            let patience = std::time::Duration::try_from_secs_f64(patience)
+                .map_err(|_| anyhow::anyhow!("--patience must be a number of seconds >= 0"))?;
             let joined = kiln_engine::run::work(
                 pipeline,
                 registry,
@@ -279,7 +276,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                     run_dir: run_dir.clone(),
                     quiet,
                 },
-                std::time::Duration::from_secs_f64(patience),
+                patience,
             )?;
             println!(
                 "worker done: {joined} tune stage(s) of {} joined",

@@ -101,6 +101,19 @@ impl StudyPlan {
         at_least_one(source, &format!("{key}.trials"), Some(c.trials))?;
         at_least_one(source, &format!("{key}.epochs"), c.epochs)?;
         at_least_one(source, &format!("{key}.workers"), c.workers)?;
+        // Each is turned into a `Duration` later; one too large for it is refused here.
+        for (field, seconds) in [
+            ("trial_timeout", c.trial_timeout),
+            ("heartbeat_seconds", Some(c.heartbeat_seconds)),
+            ("grace_seconds", Some(c.grace_seconds)),
+        ] {
+            if seconds.is_some_and(|s| std::time::Duration::try_from_secs_f64(s).is_err()) {
+                return Err(source.error(
+                    &format!("{key}.{field}"),
+                    "must be a number of seconds >= 0 that fits a duration",
+                ));
+            }
+        }
         if c.trial_timeout.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
             return Err(source.error(&format!("{key}.trial_timeout"), "must be > 0 seconds"));
         }

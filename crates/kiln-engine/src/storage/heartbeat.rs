@@ -16,10 +16,14 @@ pub const STALE_REASON: &str =
 
 /// A timestamp `age` ago in the storage's format (naive UTC), which orders as text.
 fn ago(age: Duration) -> String {
-    let age = chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
-    (chrono::Utc::now() - age)
-        .format("%Y-%m-%d %H:%M:%S%.6f")
-        .to_string()
+    // A grace longer than the calendar reaches back: nothing is that old.
+    chrono::Duration::from_std(age)
+        .ok()
+        .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+        .map_or_else(
+            || "0000-01-01 00:00:00.000000".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        )
 }
 
 impl Storage {
