@@ -46,7 +46,9 @@ pub mod testing;
 pub mod train;
 mod trial;
 
-pub use augment::{Augmenter, Batch, Targets};
+pub use augment::{
+    Augmenter, Batch, HostImages, Targets, augment_chain, augment_images, runs_on_host,
+};
 pub use data::{DataSpec, DatasetSource, ImageSet, ImageShape, Splits};
 pub use ensemble::{Ensembler, Predictions, check_weights};
 pub use error::{Error, Family, Result};

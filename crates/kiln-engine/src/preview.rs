@@ -153,13 +153,10 @@ pub fn write_preview(
 
 fn augment(
     augmenters: &[Box<dyn Augmenter>],
-    mut images: kiln_core::burn::Tensor<4>,
+    images: kiln_core::burn::Tensor<4>,
     rng: &mut Rng,
 ) -> Result<kiln_core::burn::Tensor<4>> {
-    for a in augmenters {
-        images = a.augment(images, rng)?;
-    }
-    Ok(images)
+    Ok(kiln_core::augment_images(augmenters, images, rng)?)
 }
 
 fn to_pixels(images: kiln_core::burn::Tensor<4>) -> Result<Vec<f32>> {

@@ -301,14 +301,12 @@ pub fn train(
             }
             let (images, labels) = req.train.batch(chunk, &device);
             let mut rng = Rng::derive(req.seed, &[0xA06, epoch as u64, b as u64]);
-            let mut batch = Batch {
+            let batch = Batch {
                 images,
                 targets: Targets::Labels(labels),
                 classes: req.classes,
             };
-            for aug in req.augmenters {
-                batch = aug.augment_batch(batch, &mut rng)?;
-            }
+            let batch = kiln_core::augment_chain(req.augmenters, batch, &mut rng)?;
             lr = scheduler.step();
             let last = b + 1 == steps_per_epoch;
             let before = if last && t.probes {

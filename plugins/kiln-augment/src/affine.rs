@@ -12,7 +12,7 @@ use kiln_core::burn::Tensor;
 use kiln_core::burn::prelude::TensorData;
 use kiln_core::burn::tensor::grid::affine_grid_2d;
 use kiln_core::burn::tensor::ops::{GridSampleOptions, GridSamplePaddingMode, InterpolateMode};
-use kiln_core::{Augmenter, BuildContext, Error, Result, Rng};
+use kiln_core::{Augmenter, BuildContext, Error, HostImages, Result, Rng};
 use serde::Deserialize;
 
 /// One sample's transform.
@@ -77,6 +77,20 @@ fn mul(a: [[f64; 2]; 2], b: [[f64; 2]; 2]) -> [[f64; 2]; 2] {
             a[1][0] * b[0][1] + a[1][1] * b[1][1],
         ],
     ]
+}
+
+/// Warps, on the host, each sample of `images` whose entry in `matrices` is `Some`, through
+/// that sampling matrix (as [`warp_matrices`] takes them); the rest keep their pixels.
+pub fn warp_matrices_host(images: &mut HostImages, matrices: &[Option<[f64; 6]>]) {
+    let [_, c, h, w] = images.shape();
+    let mut warped = vec![0.0f32; c * h * w];
+    let mut scratch = crate::warp_host::WarpScratch::default();
+    for (sample, m) in images.samples_mut().zip(matrices) {
+        if let Some(m) = m {
+            crate::warp_host::warp_image(sample, &mut warped, (c, h, w), m, &mut scratch);
+            sample.copy_from_slice(&warped);
+        }
+    }
 }
 
 /// Warps each image of `images` by its transform (bilinear, zeros outside).
@@ -187,6 +201,22 @@ impl Affine {
 }
 
 impl Augmenter for Affine {
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
+    fn augment_host(&self, images: &mut HostImages, rng: &mut Rng) -> Result<()> {
+        let [n, _, h, w] = images.shape();
+        let matrices: Vec<Option<[f64; 6]>> = (0..n)
+            .map(|_| {
+                let (fire, t) = self.draw(rng);
+                fire.then(|| t.grid_matrix(h, w))
+            })
+            .collect();
+        warp_matrices_host(images, &matrices);
+        Ok(())
+    }
+
     fn augment(&self, images: Tensor<4>, rng: &mut Rng) -> Result<Tensor<4>> {
         let [n, _, _, _] = images.dims();
         let draws: Vec<(bool, Transform)> = (0..n).map(|_| self.draw(rng)).collect();

@@ -3,7 +3,7 @@
 
 use crate::per_sample::{check_p, check_strength, column, per_sample};
 use kiln_core::burn::Tensor;
-use kiln_core::{Augmenter, BuildContext, Result, Rng};
+use kiln_core::{Augmenter, BuildContext, HostImages, Result, Rng};
 use serde::Deserialize;
 
 /// Which photometric op.
@@ -66,23 +66,105 @@ impl Colour {
     }
 }
 
-impl Augmenter for Colour {
-    fn augment(&self, images: Tensor<4>, rng: &mut Rng) -> Result<Tensor<4>> {
-        let [n, c, _, _] = images.dims();
-        let s = self.strength;
-        let identity = if self.op == ColourOp::Brightness {
+impl Colour {
+    /// The factor that changes nothing: 0 for brightness, 1 for the others.
+    fn identity(&self) -> f32 {
+        if self.op == ColourOp::Brightness {
             0.0
         } else {
             1.0
-        };
-        let Some(f) = per_sample(n, self.p, rng, identity, |r| {
+        }
+    }
+
+    /// Each sample's factor (the identity where it does not fire); `None` when none fires.
+    fn factors(&self, n: usize, rng: &mut Rng) -> Option<Vec<f32>> {
+        let s = self.strength;
+        per_sample(n, self.p, rng, self.identity(), |r| {
             let u = r.uniform_range(-s, s) as f32;
             if self.op == ColourOp::Brightness {
                 u
             } else {
                 1.0 + u
             }
-        }) else {
+        })
+    }
+
+    /// Applies the op with factor `f` to one sample of `channels` planes, clamped to [0, 1].
+    fn apply(&self, sample: &mut [f32], channels: usize, f: f32) {
+        // One pass per op, each clamping as it writes.
+        match self.op {
+            ColourOp::Brightness => sample
+                .iter_mut()
+                .for_each(|x| *x = (*x + f).clamp(0.0, 1.0)),
+            ColourOp::Contrast => {
+                let mean = mean(sample);
+                sample
+                    .iter_mut()
+                    .for_each(|x| *x = ((*x - mean) * f + mean).clamp(0.0, 1.0));
+            }
+            ColourOp::Gamma => sample
+                .iter_mut()
+                .for_each(|x| *x = x.max(0.0).powf(f).clamp(0.0, 1.0)),
+            ColourOp::Saturation if channels == 3 => {
+                let plane = sample.len() / 3;
+                let (r, rest) = sample.split_at_mut(plane);
+                let (g, b) = rest.split_at_mut(plane);
+                for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
+                    let luma = *r * 0.299 + *g * 0.587 + *b * 0.114;
+                    for x in [r, g, b] {
+                        *x = (luma + (*x - luma) * f).clamp(0.0, 1.0);
+                    }
+                }
+            }
+            ColourOp::Saturation => sample.iter_mut().for_each(|x| *x = x.clamp(0.0, 1.0)),
+        }
+    }
+}
+
+/// The mean of `values`: eight `f32` lanes summed side by side (so the compiler can vectorise
+/// them), each block of lanes added into an `f64` total, which keeps the error small.
+fn mean(values: &[f32]) -> f32 {
+    let mut total = 0.0f64;
+    for block in values.chunks(4096) {
+        let mut lanes = [0.0f32; 8];
+        let mut chunks = block.chunks_exact(8);
+        for c in &mut chunks {
+            for (l, v) in lanes.iter_mut().zip(c) {
+                *l += v;
+            }
+        }
+        let tail: f32 = chunks.remainder().iter().sum();
+        total += f64::from(lanes.iter().sum::<f32>() + tail);
+    }
+    (total / values.len().max(1) as f64) as f32
+}
+
+impl Augmenter for Colour {
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
+    fn augment_host(&self, images: &mut HostImages, rng: &mut Rng) -> Result<()> {
+        let channels = images.shape()[1];
+        let Some(f) = self.factors(images.len(), rng) else {
+            return Ok(());
+        };
+        // As on the tensor path: a factor equal to the identity reads as "did not fire"
+        // unless every sample fired, and a changed sample is clamped to [0, 1].
+        let identity = self.identity();
+        let every = f.iter().all(|&v| v != identity);
+        for (sample, &f) in images.samples_mut().zip(&f) {
+            if every || f != identity {
+                self.apply(sample, channels, f);
+            }
+        }
+        Ok(())
+    }
+
+    fn augment(&self, images: Tensor<4>, rng: &mut Rng) -> Result<Tensor<4>> {
+        let [n, c, _, _] = images.dims();
+        let identity = self.identity();
+        let Some(f) = self.factors(n, rng) else {
             return Ok(images);
         };
         let device = images.device();
@@ -155,6 +237,9 @@ mod tests {
             // Saturation is the identity on one channel: check it on a brightness-like op
             // (the suite uses one-channel images).
             if op == ColourOp::Saturation {
+                kiln_core::testing::check_host_path(&|p| {
+                    Box::new(Colour::new(op, p, 0.3, "a").expect("valid")) as Box<dyn Augmenter>
+                });
                 continue;
             }
             kiln_core::testing::check_augmenter(|p| {

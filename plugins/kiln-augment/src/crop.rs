@@ -10,7 +10,7 @@
 use crate::per_sample::{check_p, check_strength};
 use kiln_core::burn::Tensor;
 use kiln_core::burn::prelude::{Int, TensorData};
-use kiln_core::{Augmenter, BuildContext, Error, Result, Rng};
+use kiln_core::{Augmenter, BuildContext, Error, HostImages, Result, Rng};
 use serde::Deserialize;
 
 /// The largest `padding` accepted, in pixels.
@@ -131,7 +131,55 @@ pub fn shift_crop(
     moved * m + pad
 }
 
+/// [`shift_crop`] on the host: each sample's planes shifted row by row (one copy of the
+/// rows that stay inside, `fill` for the rest).
+pub fn shift_crop_host(
+    images: &mut HostImages,
+    offsets: &[Option<(usize, usize)>],
+    padding: usize,
+    fill: f64,
+) {
+    let [_, _, h, w] = images.shape();
+    let fill = fill as f32;
+    let mut plane_copy = vec![0.0f32; h * w];
+    for (sample, offset) in images.samples_mut().zip(offsets) {
+        let Some((top, left)) = *offset else { continue };
+        if (top, left) == (padding, padding) {
+            continue;
+        }
+        for plane in sample.chunks_exact_mut((h * w).max(1)) {
+            plane_copy.copy_from_slice(plane);
+            // Output (y, x) reads input (y + top − padding, x + left − padding).
+            let dx = left as isize - padding as isize;
+            let (x_from, x_to) = (
+                (-dx).clamp(0, w as isize),
+                (w as isize - dx).clamp(0, w as isize),
+            );
+            for (y, row) in plane.chunks_exact_mut(w).enumerate() {
+                let sy = y as isize + top as isize - padding as isize;
+                row.fill(fill);
+                if (0..h as isize).contains(&sy) && x_from < x_to {
+                    let (a, b) = (x_from as usize, x_to as usize);
+                    let start = sy as usize * w + (a as isize + dx) as usize;
+                    row[a..b].copy_from_slice(&plane_copy[start..start + (b - a)]);
+                }
+            }
+        }
+    }
+}
+
 impl Augmenter for Crop {
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
+    fn augment_host(&self, images: &mut HostImages, rng: &mut Rng) -> Result<()> {
+        let offsets: Vec<Option<(usize, usize)>> =
+            (0..images.len()).map(|_| self.draw(rng)).collect();
+        shift_crop_host(images, &offsets, self.padding, self.fill);
+        Ok(())
+    }
+
     fn augment(&self, images: Tensor<4>, rng: &mut Rng) -> Result<Tensor<4>> {
         let [n, _, _, _] = images.dims();
         let offsets: Vec<Option<(usize, usize)>> = (0..n).map(|_| self.draw(rng)).collect();

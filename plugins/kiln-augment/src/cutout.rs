@@ -1,7 +1,7 @@
 use crate::per_sample::{check_p, check_strength};
 use kiln_core::burn::Tensor;
 use kiln_core::burn::prelude::TensorData;
-use kiln_core::{Augmenter, BuildContext, Result, Rng};
+use kiln_core::{Augmenter, BuildContext, HostImages, Result, Rng};
 use serde::Deserialize;
 
 /// Parameters of [`Cutout`].
@@ -49,19 +49,58 @@ impl Cutout {
     }
 }
 
+impl Cutout {
+    /// Each sample's hole `(top, left, side)`, `None` where it does not fire; every sample
+    /// draws its Bernoulli and both positions, in that order.
+    fn holes(
+        &self,
+        n: usize,
+        h: usize,
+        w: usize,
+        rng: &mut Rng,
+    ) -> Vec<Option<(usize, usize, usize)>> {
+        let side = ((h.min(w) as f64) * self.config.size).round() as usize;
+        (0..n)
+            .map(|_| {
+                let fire = rng.bernoulli(self.config.p);
+                let top = rng.below((h - side.min(h) + 1) as u64) as usize;
+                let left = rng.below((w - side.min(w) + 1) as u64) as usize;
+                (fire && side > 0).then_some((top, left, side))
+            })
+            .collect()
+    }
+}
+
 impl Augmenter for Cutout {
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
+    fn augment_host(&self, images: &mut HostImages, rng: &mut Rng) -> Result<()> {
+        let [n, _, h, w] = images.shape();
+        let holes = self.holes(n, h, w, rng);
+        let fill = self.config.fill as f32;
+        for (sample, hole) in images.samples_mut().zip(holes) {
+            let Some((top, left, side)) = hole else {
+                continue;
+            };
+            for plane in sample.chunks_exact_mut((h * w).max(1)) {
+                for row in plane.chunks_exact_mut(w).skip(top).take(side) {
+                    row[left..(left + side).min(w)].fill(fill);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn augment(&self, images: Tensor<4>, rng: &mut Rng) -> Result<Tensor<4>> {
         let [n, _, h, w] = images.dims();
-        let side = ((h.min(w) as f64) * self.config.size).round() as usize;
         let mut keep = vec![1.0f32; n * h * w];
         let mut any = false;
-        for s in 0..n {
-            let fire = rng.bernoulli(self.config.p);
-            let top = rng.below((h - side.min(h) + 1) as u64) as usize;
-            let left = rng.below((w - side.min(w) + 1) as u64) as usize;
-            if !fire || side == 0 {
+        for (s, hole) in self.holes(n, h, w, rng).into_iter().enumerate() {
+            let Some((top, left, side)) = hole else {
                 continue;
-            }
+            };
             any = true;
             for y in top..(top + side).min(h) {
                 for x in left..(left + side).min(w) {

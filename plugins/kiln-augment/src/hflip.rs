@@ -1,5 +1,5 @@
 use kiln_core::burn::Tensor;
-use kiln_core::{Augmenter, BuildContext, Error, Result, Rng};
+use kiln_core::{Augmenter, BuildContext, Error, HostImages, Result, Rng};
 use serde::Deserialize;
 
 /// Parameters of [`HFlip`].
@@ -57,6 +57,19 @@ impl Augmenter for HFlip {
             })
             .collect();
         Ok(Tensor::cat(parts, 0))
+    }
+
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
+    fn augment_host(&self, images: &mut HostImages, rng: &mut Rng) -> Result<()> {
+        let w = images.shape()[3].max(1);
+        let flip: Vec<bool> = (0..images.len()).map(|_| rng.bernoulli(self.p)).collect();
+        for (sample, _) in images.samples_mut().zip(&flip).filter(|(_, f)| **f) {
+            sample.chunks_exact_mut(w).for_each(<[f32]>::reverse);
+        }
+        Ok(())
     }
 }
 

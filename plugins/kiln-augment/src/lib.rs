@@ -23,7 +23,11 @@
 //! Every op takes its draws per sample (a Bernoulli for `p`, then its values, in a fixed
 //! order whether or not the sample fires: `crop` draws `top` then `left`, `resized_crop` the
 //! area share, the log ratio, then the top and left positions) and applies as one batched
-//! tensor operation on the training device; photometric ops clamp back to [0, 1]. The crops
+//! tensor operation on the training device; photometric ops clamp back to [0, 1]. Every op
+//! but mixup, cutmix and hue also has a host path (`augment_host`), which the trainer uses
+//! when the batch is on the CPU: the same draws applied sample by sample on the batch's own
+//! buffer (the affine warp in `warp_host.rs`, without a sampling grid), 4–6× faster there
+//! than the tensor ops (docs/benchmarks.md). The crops
 //! default to `p = 1`, as torchvision applies them to every image. Mixup and cutmix change
 //! the labels too: the trainer then trains on the blended probability rows (soft targets).
 
@@ -39,10 +43,12 @@ mod mixup;
 mod per_sample;
 mod resized_crop;
 mod vflip;
+mod warp_host;
+pub use warp_host::{WarpScratch, warp_image as warp_image_host};
 
-pub use affine::{Affine, AffineConfig, Transform, warp, warp_matrices};
+pub use affine::{Affine, AffineConfig, Transform, warp, warp_matrices, warp_matrices_host};
 pub use colour::{Colour, ColourConfig, ColourOp};
-pub use crop::{Crop, CropConfig, shift_crop};
+pub use crop::{Crop, CropConfig, shift_crop, shift_crop_host};
 pub use cutmix::{CutMix, CutMixConfig, PasteBox};
 pub use cutout::{Cutout, CutoutConfig};
 pub use hflip::{HFlip, HFlipConfig};
@@ -158,7 +164,55 @@ kiln_core::submit_plugin!(register);
 
 #[cfg(test)]
 mod tests {
+    use kiln_core::burn::Tensor;
+    use kiln_core::burn::prelude::{Device, TensorData};
     use kiln_core::testing::{context, registry_of, spec};
+    use kiln_core::{Augmenter, Rng};
+
+    #[test]
+    fn the_chain_runner_matches_the_tensor_path_across_ops_with_and_without_a_host_path() {
+        let registry = registry_of(super::register);
+        let chain: Vec<Box<dyn Augmenter>> = [
+            serde_json::json!({ "kind": "hflip" }),
+            serde_json::json!({ "kind": "affine", "p": 0.7, "degrees": 15, "shear": 10 }),
+            serde_json::json!({ "kind": "hue", "p": 0.8 }),
+            serde_json::json!({ "kind": "crop", "padding": 2 }),
+            serde_json::json!({ "kind": "contrast", "p": 0.9 }),
+        ]
+        .iter()
+        .map(|s| {
+            registry
+                .build_augmenter(&spec(s.clone()), &context(0))
+                .expect("builds")
+        })
+        .collect();
+        assert_eq!(
+            chain.iter().map(|a| a.has_host_path()).collect::<Vec<_>>(),
+            [true, true, false, true, true]
+        );
+        let shape = [10, 3, 11, 13];
+        let pixels: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|i| ((i * 31) % 89) as f32 / 88.0)
+            .collect();
+        let x = || Tensor::<4>::from_data(TensorData::new(pixels.clone(), shape), &Device::flex());
+        let mut on_tensor = x();
+        let mut rng = Rng::new(5);
+        for a in &chain {
+            on_tensor = a.augment(on_tensor, &mut rng).expect("augment");
+        }
+        let chained = kiln_core::augment_images(&chain, x(), &mut Rng::new(5)).expect("chain");
+        let (a, b): (Vec<f32>, Vec<f32>) = (
+            on_tensor.into_data().try_to_vec().expect("f32"),
+            chained.into_data().try_to_vec().expect("f32"),
+        );
+        assert_ne!(a, pixels, "the chain changed nothing");
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "host and tensor paths differ by {worst}");
+    }
 
     #[test]
     fn the_crops_and_hue_build_by_name_with_their_defaults() {

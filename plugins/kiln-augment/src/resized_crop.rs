@@ -20,7 +20,7 @@
 
 use crate::per_sample::check_p;
 use kiln_core::burn::Tensor;
-use kiln_core::{Augmenter, BuildContext, Error, Result, Rng};
+use kiln_core::{Augmenter, BuildContext, Error, HostImages, Result, Rng};
 use serde::Deserialize;
 
 /// Parameters of [`ResizedCrop`].
@@ -150,6 +150,19 @@ impl ResizedCrop {
 }
 
 impl Augmenter for ResizedCrop {
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
+    fn augment_host(&self, images: &mut HostImages, rng: &mut Rng) -> Result<()> {
+        let [n, _, h, w] = images.shape();
+        let matrices: Vec<Option<[f64; 6]>> = (0..n)
+            .map(|_| self.draw(rng, h, w).map(|b| b.grid_matrix(h, w)))
+            .collect();
+        crate::warp_matrices_host(images, &matrices);
+        Ok(())
+    }
+
     fn augment(&self, images: Tensor<4>, rng: &mut Rng) -> Result<Tensor<4>> {
         let [n, _, h, w] = images.dims();
         let draws: Vec<Option<CropBox>> = (0..n).map(|_| self.draw(rng, h, w)).collect();

@@ -1,6 +1,6 @@
 use crate::per_sample::{check_p, column, per_sample};
 use kiln_core::burn::Tensor;
-use kiln_core::{Augmenter, BuildContext, Result, Rng};
+use kiln_core::{Augmenter, BuildContext, HostImages, Result, Rng};
 
 /// Vertical flip, batched like [`crate::HFlip`]: the batch is flipped once on the device and
 /// each sample takes the flipped or the original image by its own draw.
@@ -32,6 +32,27 @@ impl Augmenter for VFlip {
         let m = column(mask, &images.device());
         let flipped = images.clone().flip([2]);
         Ok(flipped * m.clone() + images * (m.neg() + 1.0))
+    }
+
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
+    fn augment_host(&self, images: &mut HostImages, rng: &mut Rng) -> Result<()> {
+        let [n, _, h, w] = images.shape();
+        let Some(mask) = per_sample(n, self.p, rng, 0.0, |_| 1.0) else {
+            return Ok(());
+        };
+        let plane = (h * w).max(1);
+        for (sample, _) in images.samples_mut().zip(&mask).filter(|(_, m)| **m == 1.0) {
+            for channel in sample.chunks_exact_mut(plane) {
+                for y in 0..h / 2 {
+                    let (top, bottom) = channel.split_at_mut((h - 1 - y) * w);
+                    top[y * w..(y + 1) * w].swap_with_slice(&mut bottom[..w]);
+                }
+            }
+        }
+        Ok(())
     }
 }
 

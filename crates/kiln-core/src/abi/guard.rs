@@ -76,6 +76,14 @@ impl Augmenter for Guarded<dyn Augmenter> {
             self.inner.augment_batch(batch, rng)
         })
     }
+    fn has_host_path(&self) -> bool {
+        quiet(|| self.inner.has_host_path(), false)
+    }
+    fn augment_host(&self, images: &mut crate::HostImages, rng: &mut Rng) -> Result<()> {
+        run(Family::Augmenter, &self.name, || {
+            self.inner.augment_host(images, rng)
+        })
+    }
 }
 
 impl ModelFactory for Guarded<dyn ModelFactory> {

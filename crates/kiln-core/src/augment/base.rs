@@ -1,4 +1,4 @@
-use crate::{Error, Result, Rng};
+use crate::{Error, HostImages, Result, Rng};
 use burn::Tensor;
 use burn::prelude::Int;
 
@@ -60,6 +60,10 @@ impl Batch {
 ///   targets (mixup, cutmix) overrides [`Augmenter::augment_batch`], which the trainer
 ///   calls, and returns [`Targets::Soft`]; its `augment` gives the same images without the
 ///   labels (what a preview shows).
+/// - Optional host path: an op that returns `true` from [`Augmenter::has_host_path`]
+///   implements [`Augmenter::augment_host`], which [`crate::augment_chain`] uses when the
+///   batch is in CPU memory. It takes exactly the draws `augment` takes, in the same order,
+///   and gives the same images up to float rounding (checked by the conformance suite).
 /// - Thread safety: `Send + Sync`; one augmenter may serve several trials at once.
 pub trait Augmenter: Send + Sync {
     /// Returns the augmented images.
@@ -72,5 +76,19 @@ pub trait Augmenter: Send + Sync {
             images: self.augment(batch.images, rng)?,
             ..batch
         })
+    }
+
+    /// Whether [`Augmenter::augment_host`] is implemented. The default is `false`.
+    fn has_host_path(&self) -> bool {
+        false
+    }
+
+    /// Augments a batch in host memory, in place: the host path (see the contract above).
+    /// Only called when [`Augmenter::has_host_path`] is `true`; the default is an error.
+    fn augment_host(&self, images: &mut HostImages, rng: &mut Rng) -> Result<()> {
+        let _ = (images, rng);
+        Err(Error::Training(
+            "this augmenter has no host path (has_host_path is false)".into(),
+        ))
     }
 }

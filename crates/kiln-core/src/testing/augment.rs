@@ -1,4 +1,4 @@
-use crate::{Augmenter, Batch, Rng, Targets};
+use crate::{Augmenter, Batch, HostImages, Rng, Targets};
 use burn::Tensor;
 use burn::prelude::{Device, Int, TensorData};
 
@@ -34,6 +34,52 @@ pub fn check_augmenter(make: impl Fn(f64) -> Box<dyn Augmenter>) {
         changed > 0 && changed < n,
         "at probability 0.5, {changed} of {n} samples changed: draws are not per sample"
     );
+    check_host_path(&make);
+}
+
+/// When the augmenter has a host path: from the same generator state it gives the same
+/// images as the tensor path (to 1e-4) and leaves the generator in the same state, on one-
+/// and three-channel batches of non-square images, at probabilities 0, 0.5 and 1.
+pub fn check_host_path(make: &impl Fn(f64) -> Box<dyn Augmenter>) {
+    let device = Device::flex();
+    for p in [0.0, 0.5, 1.0] {
+        let aug = make(p);
+        if !aug.has_host_path() {
+            return;
+        }
+        for (n, c, h, w) in [(9, 1, 7, 10), (6, 3, 12, 9)] {
+            let pixels: Vec<f32> = (0..n * c * h * w)
+                .map(|i| ((i * 53) % 97) as f32 / 96.0)
+                .collect();
+            let x = Tensor::<4>::from_data(TensorData::new(pixels.clone(), [n, c, h, w]), &device);
+            let (mut r_tensor, mut r_host) = (Rng::new(11), Rng::new(11));
+            let on_tensor: Vec<f32> = aug
+                .augment(x, &mut r_tensor)
+                .expect("augment")
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            let mut host = HostImages::new(pixels, [n, c, h, w]).expect("shape");
+            aug.augment_host(&mut host, &mut r_host)
+                .expect("augment_host");
+            assert_eq!(
+                host.shape(),
+                [n, c, h, w],
+                "the host path changed the shape"
+            );
+            for (i, (a, b)) in on_tensor.iter().zip(host.pixels()).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-4,
+                    "p {p}, [{n}, {c}, {h}, {w}] at {i}: tensor path {a}, host path {b}"
+                );
+            }
+            assert_eq!(
+                r_tensor.next_u64(),
+                r_host.next_u64(),
+                "p {p}: the host path drew a different number of values"
+            );
+        }
+    }
 }
 
 /// The contract of a label-mixing [`Augmenter`] (mixup, cutmix): at probability 0 the batch

@@ -19,7 +19,7 @@ mod schedule;
 mod search;
 mod stage;
 
-pub use augment::{check_augmenter, check_label_mixing};
+pub use augment::{check_augmenter, check_host_path, check_label_mixing};
 pub use dataset::check_dataset;
 pub use ensemble::check_ensembler;
 pub use model::check_model;
