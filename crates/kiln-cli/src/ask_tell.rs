@@ -75,7 +75,7 @@ pub fn ask(registry: &Registry, a: AskArgs) -> Result<()> {
     let out = ask_tell::ask(
         registry,
         &AskOptions {
-            storage: ask_tell::storage_path(&a.storage),
+            storage: ask_tell::storage_location(&a.storage),
             study: a.study,
             directions,
             search,
@@ -96,7 +96,7 @@ pub fn tell(registry: &Registry, t: TellArgs) -> Result<()> {
     ask_tell::tell(
         registry,
         &TellOptions {
-            storage: ask_tell::storage_path(&t.storage),
+            storage: ask_tell::storage_location(&t.storage),
             study: t.study,
             trial: t.trial,
             state,

@@ -44,16 +44,20 @@ struct PipelineArgs {
     /// Load plugins from this shared library (repeatable); adds to the file's `plugins`.
     #[arg(long = "plugin", value_name = "LIBRARY")]
     plugins: Vec<PathBuf>,
+    /// Study storage: `postgresql://user[:password]@host[:port]/db` (shared by `kiln worker`
+    /// processes on other hosts), or a SQLite file (default: RUN_DIR/kiln.db).
+    #[arg(long, value_name = "URL")]
+    storage: Option<String>,
 }
 
 impl PipelineArgs {
     /// The validated pipeline, its registry and its run directory.
-    fn load(self) -> Result<(Pipeline, Registry, PathBuf)> {
+    fn load(self) -> Result<(Pipeline, Registry, PathBuf, Option<String>)> {
         let (pipeline, registry) = load_pipeline(&self.pipeline, &self.sets, self.plugins)?;
         let run_dir = self
             .run_dir
             .unwrap_or_else(|| PathBuf::from("runs").join(&pipeline.name));
-        Ok((pipeline, registry, run_dir))
+        Ok((pipeline, registry, run_dir, self.storage))
     }
 }
 
@@ -133,6 +137,9 @@ enum Command {
         /// Also write an HTML report with plots to this file.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+        /// Where the run's studies live, when `kiln run --storage URL` put them there.
+        #[arg(long, value_name = "URL")]
+        storage: Option<String>,
     },
 }
 
@@ -236,7 +243,7 @@ fn main_inner(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run { at, check, quiet } => {
             let pipeline_path = at.pipeline.clone();
-            let (pipeline, registry, run_dir) = at.load()?;
+            let (pipeline, registry, run_dir, storage) = at.load()?;
             if check {
                 println!(
                     "{}: ok ({} stages)",
@@ -251,6 +258,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 &RunOptions {
                     run_dir: run_dir.clone(),
                     quiet,
+                    storage: storage.clone(),
                 },
             )?;
             print_summary(&summary);
@@ -266,7 +274,7 @@ fn main_inner(cli: Cli) -> Result<()> {
             patience,
             quiet,
         } => {
-            let (pipeline, registry, run_dir) = at.load()?;
+            let (pipeline, registry, run_dir, storage) = at.load()?;
             let patience = std::time::Duration::try_from_secs_f64(patience)
                 .map_err(|_| anyhow::anyhow!("--patience must be a number of seconds >= 0"))?;
             let joined = kiln_engine::run::work(
@@ -275,6 +283,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 &RunOptions {
                     run_dir: run_dir.clone(),
                     quiet,
+                    storage: storage.clone(),
                 },
                 patience,
             )?;
@@ -370,8 +379,9 @@ fn main_inner(cli: Cli) -> Result<()> {
             run_dir,
             json,
             html,
+            storage,
         } => {
-            let report = kiln_engine::show::collect(&run_dir)?;
+            let report = kiln_engine::show::collect_from(&run_dir, storage.as_deref())?;
             if let Some(path) = html {
                 std::fs::write(&path, kiln_engine::report::render(&report))
                     .with_context(|| format!("writing {}", path.display()))?;

@@ -6,27 +6,34 @@
 //! later `ask` with a different strategy or space is refused rather than silently mixing
 //! two searches. The strategy's state is saved after every `ask` and `tell`, as a tune
 //! stage saves it, so a search that learns (TPE, CMA-ES) learns from told trials. Calls
-//! are meant to come from one asker at a time: two processes asking at the same moment
-//! each get a trial of their own, but the strategy's state is last-writer-wins.
+//! from several processes or hosts are taken one at a time (the study's exclusive section),
+//! so each asker sees the trials asked before it and the saved state never goes back.
+//! `--storage` takes Optuna's `sqlite:///` URLs, a file's path or a `postgresql://` URL.
 
 use crate::error::{EngineError, Result};
-use crate::storage::{Storage, StudyId};
+use crate::storage::{Storage, StudyId, is_postgres_url};
 use kiln_core::space::SearchSpaceConfig;
 use kiln_core::{
     BuildContext, Direction, Distribution, Error, FrozenTrial, PluginSpec, Registry, SearchSpace,
     StudyView, TrialState,
 };
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The study attribute with the search the study was first asked with.
 const ASK_KEY: &str = "kiln:ask";
 /// The strategy's saved state (the key a tune stage uses too).
 const STATE_KEY: &str = "kiln:search_state";
 
-/// `sqlite:///relative.db`, `sqlite:////absolute.db` (Optuna's URLs) or a plain path.
-pub fn storage_path(url: &str) -> PathBuf {
-    PathBuf::from(url.strip_prefix("sqlite:///").unwrap_or(url))
+/// The study database a `--storage` URL names, for [`Storage::open_location`]: a
+/// `postgresql://` URL as given; `sqlite:///relative.db`, `sqlite:////absolute.db`
+/// (Optuna's URLs) or a plain path as the file's path.
+pub fn storage_location(url: &str) -> String {
+    if is_postgres_url(url) {
+        url.to_string()
+    } else {
+        url.strip_prefix("sqlite:///").unwrap_or(url).to_string()
+    }
 }
 
 /// A JSON value, or a TOML inline value (`{ kind = "tpe" }`), from the command line.
@@ -58,8 +65,8 @@ pub struct AskSearch {
 /// `kiln ask`'s inputs.
 #[derive(Debug, Clone)]
 pub struct AskOptions {
-    /// The study database.
-    pub storage: PathBuf,
+    /// The study database: a file's path or a `postgresql://` URL.
+    pub storage: String,
     /// The study's name.
     pub study: String,
     /// Its directions (a new study is created with them; an existing one must match).
@@ -95,17 +102,27 @@ fn strategy_for(
 
 /// Asks the study for a trial: creates it running and returns `{ "number", "params" }`.
 pub fn ask(registry: &Registry, o: &AskOptions) -> Result<serde_json::Value> {
-    let storage = Storage::open(&o.storage)?;
+    let storage = Storage::open_location(&o.storage)?;
+    // One asker at a time across processes and hosts: the strategy's view of the study
+    // and its saved state then never go backwards.
+    storage.exclusive(|| ask_exclusive(registry, &storage, o))
+}
+
+fn ask_exclusive(
+    registry: &Registry,
+    storage: &Storage,
+    o: &AskOptions,
+) -> Result<serde_json::Value> {
     let study = storage.create_or_load_study(&o.study, &o.directions)?;
     let stored: Option<AskSearch> = storage
         .study_attr(study, ASK_KEY)?
         .map(serde_json::from_value)
         .transpose()
-        .map_err(|e| storage_err(&o.storage, format!("study attribute `{ASK_KEY}`: {e}")))?;
+        .map_err(|e| storage_err(storage.path(), format!("study attribute `{ASK_KEY}`: {e}")))?;
     let search = match (stored, &o.search) {
         (Some(s), Some(given)) if &s != given => {
             return Err(storage_err(
-                &o.storage,
+                storage.path(),
                 format!(
                     "study `{}` was first asked with search {} over {} (seed {}); ask it with the same, or with none",
                     o.study, s.search, s.space, s.seed
@@ -117,7 +134,7 @@ pub fn ask(registry: &Registry, o: &AskOptions) -> Result<serde_json::Value> {
             storage.set_study_attr(
                 study,
                 ASK_KEY,
-                &serde_json::to_value(given).map_err(|e| storage_err(&o.storage, e))?,
+                &serde_json::to_value(given).map_err(|e| storage_err(storage.path(), e))?,
             )?;
             given.clone()
         }
@@ -131,7 +148,7 @@ pub fn ask(registry: &Registry, o: &AskOptions) -> Result<serde_json::Value> {
             )));
         }
     };
-    let (mut strategy, space) = strategy_for(registry, &storage, study, &search)?;
+    let (mut strategy, space) = strategy_for(registry, storage, study, &search)?;
     let trials = storage.trials(study)?;
     let view = StudyView {
         directions: &o.directions,
@@ -157,8 +174,8 @@ pub fn ask(registry: &Registry, o: &AskOptions) -> Result<serde_json::Value> {
 /// `kiln tell`'s inputs.
 #[derive(Debug, Clone)]
 pub struct TellOptions {
-    /// The study database.
-    pub storage: PathBuf,
+    /// The study database: a file's path or a `postgresql://` URL.
+    pub storage: String,
     /// The study's name.
     pub study: String,
     /// The trial's number, as `ask` printed it.
@@ -172,27 +189,31 @@ pub struct TellOptions {
 
 /// Finishes a running trial and tells the study's strategy.
 pub fn tell(registry: &Registry, o: &TellOptions) -> Result<()> {
-    if !o.storage.is_file() {
-        return Err(storage_err(&o.storage, "no such study database"));
+    if !is_postgres_url(&o.storage) && !Path::new(&o.storage).is_file() {
+        return Err(storage_err(Path::new(&o.storage), "no such study database"));
     }
-    let storage = Storage::open(&o.storage)?;
+    let storage = Storage::open_location(&o.storage)?;
+    storage.exclusive(|| tell_exclusive(registry, &storage, o))
+}
+
+fn tell_exclusive(registry: &Registry, storage: &Storage, o: &TellOptions) -> Result<()> {
     let study = storage
         .studies()?
         .into_iter()
         .find(|(_, name)| name == &o.study)
         .map(|(id, _)| id)
-        .ok_or_else(|| storage_err(&o.storage, format!("no study named `{}`", o.study)))?;
+        .ok_or_else(|| storage_err(storage.path(), format!("no study named `{}`", o.study)))?;
     let directions = storage.directions(study)?;
     let trials = storage.trials(study)?;
     let trial = trials.iter().find(|t| t.number == o.trial).ok_or_else(|| {
         storage_err(
-            &o.storage,
+            storage.path(),
             format!("study `{}` has no trial #{}", o.study, o.trial),
         )
     })?;
     if trial.state != TrialState::Running {
         return Err(storage_err(
-            &o.storage,
+            storage.path(),
             format!("trial #{} is already {:?}", o.trial, trial.state),
         ));
     }
@@ -230,9 +251,10 @@ pub fn tell(registry: &Registry, o: &TellOptions) -> Result<()> {
     let reason = (o.state != TrialState::Complete).then_some("told by `kiln tell`");
     storage.finish_trial(id, o.state, values, reason)?;
     if let Some(search) = storage.study_attr(study, ASK_KEY)? {
-        let search: AskSearch = serde_json::from_value(search)
-            .map_err(|e| storage_err(&o.storage, format!("study attribute `{ASK_KEY}`: {e}")))?;
-        let (mut strategy, _) = strategy_for(registry, &storage, study, &search)?;
+        let search: AskSearch = serde_json::from_value(search).map_err(|e| {
+            storage_err(storage.path(), format!("study attribute `{ASK_KEY}`: {e}"))
+        })?;
+        let (mut strategy, _) = strategy_for(registry, storage, study, &search)?;
         let finished: Option<FrozenTrial> = storage
             .trials(study)?
             .into_iter()

@@ -26,6 +26,27 @@ pub struct RunOptions {
     pub run_dir: PathBuf,
     /// No progress lines.
     pub quiet: bool,
+    /// Where the studies and stage outputs live: a `postgresql://` URL (shared by workers
+    /// on several hosts) or a SQLite file; `None` is `RUN_DIR/kiln.db`.
+    pub storage: Option<String>,
+}
+
+impl RunOptions {
+    /// Options for `run_dir` with its own SQLite database.
+    pub fn new(run_dir: impl Into<PathBuf>) -> Self {
+        RunOptions {
+            run_dir: run_dir.into(),
+            quiet: false,
+            storage: None,
+        }
+    }
+
+    /// The storage location: [`RunOptions::storage`], or the run directory's database file.
+    pub fn storage_location(&self) -> String {
+        self.storage
+            .clone()
+            .unwrap_or_else(|| db_path(&self.run_dir).to_string_lossy().into_owned())
+    }
 }
 
 /// Runs one stage (without the skip check or recording its output).
@@ -91,7 +112,7 @@ pub fn work(
             }
             if started.elapsed() >= patience {
                 return Err(EngineError::File {
-                    path: db_path(&ctx.run_dir),
+                    path: ctx.storage.path().to_path_buf(),
                     message: format!(
                         "stage `{}` did not finish within {}s; a worker runs only tune stages, so start `kiln run` on this run directory",
                         stage.name,
@@ -161,7 +182,7 @@ pub fn open(pipeline: Pipeline, registry: Registry, options: &RunOptions) -> Res
         path: options.run_dir.clone(),
         message: format!("cannot create run directory: {e}"),
     })?;
-    let storage = Storage::open(&db_path(&options.run_dir))?;
+    let storage = Storage::open_location(&options.storage_location())?;
     Ok(RunContext {
         pipeline,
         registry,

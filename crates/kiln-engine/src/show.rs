@@ -9,14 +9,25 @@ use std::path::Path;
 
 /// Everything `kiln show` reports, as JSON.
 pub fn collect(run_dir: &Path) -> Result<serde_json::Value> {
-    let db = db_path(run_dir);
-    if !db.is_file() {
-        return Err(EngineError::File {
-            path: run_dir.to_path_buf(),
-            message: "not a kiln run directory (no kiln.db)".into(),
-        });
-    }
-    let storage = Storage::open(&db)?;
+    collect_from(run_dir, None)
+}
+
+/// [`collect`] for a run whose studies live at `storage` (a `postgresql://` URL or a
+/// SQLite file) instead of `RUN_DIR/kiln.db`.
+pub fn collect_from(run_dir: &Path, storage: Option<&str>) -> Result<serde_json::Value> {
+    let storage = match storage {
+        Some(location) => Storage::open_location(location)?,
+        None => {
+            let db = db_path(run_dir);
+            if !db.is_file() {
+                return Err(EngineError::File {
+                    path: run_dir.to_path_buf(),
+                    message: "not a kiln run directory (no kiln.db; for a run kept on a server, add --storage URL)".into(),
+                });
+            }
+            Storage::open(&db)?
+        }
+    };
     let mut studies = Vec::new();
     for (id, name) in storage.studies()? {
         let directions = storage.directions(id)?;

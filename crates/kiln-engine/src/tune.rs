@@ -10,7 +10,7 @@ use crate::config::{Objective, PipelineStage, StudyPlan, describe};
 use crate::context::{RunContext, study_name};
 use crate::error::{EngineError, Result};
 use crate::progress::TrialEnd;
-use crate::storage::{StudyId, TrialId};
+use crate::storage::{Storage, StudyId, TrialId};
 use kiln_core::space::ParamSpec;
 use kiln_core::train::{CheckpointPolicy, Control, EpochReport, StopReason, TrainSpec};
 use kiln_core::{
@@ -31,6 +31,32 @@ struct Shared {
     mine: BTreeMap<u64, TrialId>,
     stop: bool,
     error: Option<EngineError>,
+    /// The strategy state this process last saved to (or loaded from) the study: when the
+    /// stored one differs, another process has asked or told since, and it is loaded.
+    saved: Option<serde_json::Value>,
+}
+
+impl Shared {
+    /// Takes up the strategy state another process sharing the study saved since this one
+    /// last did. Called inside [`Storage::exclusive`].
+    fn sync_state(&mut self, storage: &Storage, study: StudyId) -> Result<()> {
+        let stored = storage.study_attr(study, STATE_KEY)?;
+        if stored.is_some() && stored != self.saved {
+            if let Some(state) = &stored {
+                self.strategy.load_state(state)?;
+            }
+            self.saved = stored;
+        }
+        Ok(())
+    }
+
+    /// Saves the strategy state to the study. Called inside [`Storage::exclusive`].
+    fn save_state(&mut self, storage: &Storage, study: StudyId) -> Result<()> {
+        let state = self.strategy.save_state()?;
+        storage.set_study_attr(study, STATE_KEY, &state)?;
+        self.saved = Some(state);
+        Ok(())
+    }
 }
 
 /// What a worker gets from [`claim`].
@@ -155,8 +181,9 @@ pub fn run(
     let mut strategy = ctx
         .registry
         .build_search(search, &ctx.build_ctx(&format!("{key}.search"), stage_seed))?;
-    if let Some(state) = storage.study_attr(study.id, STATE_KEY)? {
-        strategy.load_state(&state)?;
+    let saved = storage.study_attr(study.id, STATE_KEY)?;
+    if let Some(state) = &saved {
+        strategy.load_state(state)?;
     }
     let pruner = pruner
         .as_ref()
@@ -187,6 +214,7 @@ pub fn run(
         mine: BTreeMap::new(),
         stop: false,
         error: None,
+        saved,
     });
     let fail = |e: EngineError| {
         let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -305,107 +333,106 @@ fn claim(
         return Ok(Claim::Done);
     }
     let storage = &ctx.storage;
-    let trials = storage.trials(study.id)?;
-    let done = trials.iter().filter(|t| counts_as_done(t)).count();
-    if done + sh.in_flight >= target {
-        return Ok(Claim::Done);
-    }
-    // Running trials of other processes (their heartbeats fresh, or not yet found stale).
-    let elsewhere = trials
-        .iter()
-        .filter(|t| t.state == TrialState::Running && !sh.mine.contains_key(&t.number))
-        .count();
-    let waiting = trials.iter().any(|t| t.state == TrialState::Waiting);
-    if !waiting && done + sh.in_flight + elsewhere >= target {
-        return Ok(if sh.in_flight > 0 {
-            Claim::Done
-        } else {
-            Claim::Wait
-        });
-    }
-    if let Some(id) = storage.claim_waiting(study.id)? {
-        let all = storage.trials(study.id)?;
-        let t = all
-            .iter()
-            .find(|t| storage.trial_id(study.id, t.number).ok() == Some(id))
-            .ok_or_else(|| {
-                EngineError::Core(Error::Training(format!("claimed trial {id} vanished")))
-            })?;
-        let budget = t
-            .attrs
-            .get("system:kiln:epochs")
-            .and_then(serde_json::Value::as_u64)
-            .map(|e| e as usize);
-        sh.in_flight += 1;
-        sh.mine.insert(t.number, id);
-        storage.heartbeat(id)?;
-        return Ok(Claim::Job(Job {
-            id,
-            number: t.number,
-            params: t.params.clone(),
-            epochs: budget.unwrap_or(epochs),
-        }));
-    }
-    let number = trials.len() as u64;
-    let view = StudyView {
-        directions: study.directions,
-        trials: &trials,
-    };
-    let suggestion = match sh.strategy.ask(space, &view, number) {
-        Ok(s) => s,
-        Err(Error::Exhausted(why)) => {
-            ctx.progress.line(&format!("search finished early: {why}"));
-            sh.stop = true;
+    // Reading the study, asking and creating the trial is one section across processes:
+    // otherwise two processes reading the same study at once would propose the same point.
+    storage.exclusive(|| {
+        sh.sync_state(storage, study.id)?;
+        let trials = storage.trials(study.id)?;
+        let done = trials.iter().filter(|t| counts_as_done(t)).count();
+        if done + sh.in_flight >= target {
             return Ok(Claim::Done);
         }
-        Err(e) => return Err(e.into()),
-    };
-    space.check(&suggestion.params).map_err(|e| {
-        EngineError::Core(Error::Plugin {
-            family: kiln_core::Family::Search,
-            name: "strategy".into(),
-            message: format!("suggested parameters outside the space: {e}"),
-        })
-    })?;
-    let distributions: BTreeMap<String, Distribution> = suggestion
-        .params
-        .keys()
-        .filter_map(|k| space.get(k).map(|p| (k.clone(), p.distribution.clone())))
-        .collect();
-    let Some((id, number)) = storage.create_trial_within(
-        study.id,
-        TrialState::Running,
-        &suggestion.params,
-        &distributions,
-        Some(target),
-    )?
-    else {
-        // Another process took the last of the budget between our read and our write.
-        // The strategy goes back to its saved state, so the point it just proposed is
-        // not lost from a grid.
-        if let Some(state) = storage.study_attr(study.id, STATE_KEY)? {
-            sh.strategy.load_state(&state)?;
+        // Running trials of other processes (their heartbeats fresh, or not yet found stale).
+        let elsewhere = trials
+            .iter()
+            .filter(|t| t.state == TrialState::Running && !sh.mine.contains_key(&t.number))
+            .count();
+        let waiting = trials.iter().any(|t| t.state == TrialState::Waiting);
+        if !waiting && done + sh.in_flight + elsewhere >= target {
+            return Ok(if sh.in_flight > 0 {
+                Claim::Done
+            } else {
+                Claim::Wait
+            });
         }
-        return Ok(if sh.in_flight > 0 {
-            Claim::Done
-        } else {
-            Claim::Wait
-        });
-    };
-    let epochs = suggestion.epochs.unwrap_or(epochs);
-    if suggestion.epochs.is_some() {
-        storage.set_trial_attr(id, "kiln:epochs", &serde_json::json!(epochs), false)?;
-    }
-    storage.set_study_attr(study.id, STATE_KEY, &sh.strategy.save_state()?)?;
-    sh.in_flight += 1;
-    sh.mine.insert(number, id);
-    storage.heartbeat(id)?;
-    Ok(Claim::Job(Job {
-        id,
-        number,
-        params: suggestion.params,
-        epochs,
-    }))
+        if let Some(id) = storage.claim_waiting(study.id)? {
+            let all = storage.trials(study.id)?;
+            let t = all
+                .iter()
+                .find(|t| storage.trial_id(study.id, t.number).ok() == Some(id))
+                .ok_or_else(|| {
+                    EngineError::Core(Error::Training(format!("claimed trial {id} vanished")))
+                })?;
+            let budget = t
+                .attrs
+                .get("system:kiln:epochs")
+                .and_then(serde_json::Value::as_u64)
+                .map(|e| e as usize);
+            sh.in_flight += 1;
+            sh.mine.insert(t.number, id);
+            return Ok(Claim::Job(Job {
+                id,
+                number: t.number,
+                params: t.params.clone(),
+                epochs: budget.unwrap_or(epochs),
+            }));
+        }
+        let number = trials.len() as u64;
+        let view = StudyView {
+            directions: study.directions,
+            trials: &trials,
+        };
+        let suggestion = match sh.strategy.ask(space, &view, number) {
+            Ok(s) => s,
+            Err(Error::Exhausted(why)) => {
+                ctx.progress.line(&format!("search finished early: {why}"));
+                sh.stop = true;
+                return Ok(Claim::Done);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        space.check(&suggestion.params).map_err(|e| {
+            EngineError::Core(Error::Plugin {
+                family: kiln_core::Family::Search,
+                name: "strategy".into(),
+                message: format!("suggested parameters outside the space: {e}"),
+            })
+        })?;
+        let distributions: BTreeMap<String, Distribution> = suggestion
+            .params
+            .keys()
+            .filter_map(|k| space.get(k).map(|p| (k.clone(), p.distribution.clone())))
+            .collect();
+        let Some((id, number)) =
+            storage.create_trial_within(study.id, &suggestion.params, &distributions, target)?
+        else {
+            // Another process took the last of the budget between our read and our write.
+            // The strategy goes back to its saved state, so the point it just proposed is
+            // not lost from a grid.
+            if let Some(state) = storage.study_attr(study.id, STATE_KEY)? {
+                sh.strategy.load_state(&state)?;
+                sh.saved = Some(state);
+            }
+            return Ok(if sh.in_flight > 0 {
+                Claim::Done
+            } else {
+                Claim::Wait
+            });
+        };
+        let epochs = suggestion.epochs.unwrap_or(epochs);
+        if suggestion.epochs.is_some() {
+            storage.set_trial_attr(id, "kiln:epochs", &serde_json::json!(epochs), false)?;
+        }
+        sh.save_state(storage, study.id)?;
+        sh.in_flight += 1;
+        sh.mine.insert(number, id);
+        Ok(Claim::Job(Job {
+            id,
+            number,
+            params: suggestion.params,
+            epochs,
+        }))
+    })
 }
 
 fn run_trial(
@@ -586,8 +613,11 @@ fn record(
     sh.in_flight = sh.in_flight.saturating_sub(1);
     sh.mine.remove(&job.number);
     if let Some(t) = finished {
-        sh.strategy.tell(&t)?;
-        storage.set_study_attr(study.id, STATE_KEY, &sh.strategy.save_state()?)?;
+        storage.exclusive(|| {
+            sh.sync_state(storage, study.id)?;
+            sh.strategy.tell(&t)?;
+            sh.save_state(storage, study.id)
+        })?;
     }
     drop(sh);
     let view = StudyView {

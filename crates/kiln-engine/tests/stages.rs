@@ -127,6 +127,7 @@ fn options(dir: &std::path::Path) -> RunOptions {
     RunOptions {
         run_dir: dir.join("run"),
         quiet: true,
+        storage: None,
     }
 }
 

@@ -92,6 +92,7 @@ fn panicking_and_failing_trials_are_recorded_and_the_study_goes_on() {
     let options = RunOptions {
         run_dir: dir.path().join("run"),
         quiet: true,
+        storage: None,
     };
     run(pipeline, registry, &options).expect("the study finishes despite failing trials");
     let storage = Storage::open(&dir.path().join("run/kiln.db")).expect("db");
@@ -165,6 +166,7 @@ fn a_trial_over_its_time_limit_is_failed_with_the_reason_and_the_study_finishes(
     let options = RunOptions {
         run_dir: dir.path().join("run"),
         quiet: true,
+        storage: None,
     };
     run(pipeline, registry, &options).expect("the study finishes");
     let storage = Storage::open(&dir.path().join("run/kiln.db")).expect("db");

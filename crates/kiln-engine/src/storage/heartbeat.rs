@@ -4,10 +4,11 @@
 //! As in Optuna, only a trial that has beaten at least once can go stale: a trial asked
 //! from outside (`kiln ask`) has no worker kiln knows of and stays running until told.
 
-use super::sqlite::{Storage, StudyId, TrialId, now};
+use super::db::{Conn, TIME_FORMAT, values};
+use super::open::{Storage, now};
+use super::study::{StudyId, TrialId};
 use crate::error::Result;
 use kiln_core::TrialState;
-use rusqlite::{TransactionBehavior, params};
 use std::time::Duration;
 
 /// The reason recorded on a trial failed for going stale.
@@ -21,38 +22,40 @@ fn ago(age: Duration) -> String {
         .ok()
         .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
         .map_or_else(
-            || "0000-01-01 00:00:00.000000".to_string(),
-            |t| t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+            || "0001-01-01 00:00:00.000000".to_string(),
+            |t| t.format(TIME_FORMAT).to_string(),
         )
+}
+
+/// Records a heartbeat for `trial` now, on `c` (inside the caller's transaction if any).
+pub(super) fn beat(c: &mut Conn, trial: TrialId) -> std::result::Result<(), String> {
+    c.execute(
+        "INSERT INTO trial_heartbeats (trial_id, heartbeat) VALUES (?1, ?2)
+         ON CONFLICT (trial_id) DO UPDATE SET heartbeat = excluded.heartbeat",
+        values![trial, now()],
+    )?;
+    Ok(())
 }
 
 impl Storage {
     /// Records that `trial`'s worker is alive now.
     pub fn heartbeat(&self, trial: TrialId) -> Result<()> {
-        self.conn()
-            .execute(
-                "INSERT INTO trial_heartbeats (trial_id, heartbeat) VALUES (?1, ?2)
-                 ON CONFLICT (trial_id) DO UPDATE SET heartbeat = excluded.heartbeat",
-                params![trial, now()],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.read(|c| beat(c, trial))
     }
 
     /// Numbers of `study`'s running trials whose last heartbeat is older than `grace`.
     pub fn stale_trials(&self, study: StudyId, grace: Duration) -> Result<Vec<u64>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
+        let rows = self.read(|c| {
+            c.query(
                 "SELECT t.number FROM trials t JOIN trial_heartbeats h ON h.trial_id = t.trial_id
                  WHERE t.study_id = ?1 AND t.state = 'RUNNING' AND h.heartbeat < ?2
                  ORDER BY t.number",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows: Vec<i64> = stmt
-            .query_map(params![study, ago(grace)], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
+                values![study, ago(grace)],
+            )?
+            .iter()
+            .map(|r| r.int(0))
+            .collect::<std::result::Result<Vec<i64>, String>>()
+        })?;
         Ok(rows.into_iter().map(|n| n as u64).collect())
     }
 
@@ -95,26 +98,20 @@ impl Storage {
     /// Sets a running trial failed with [`STALE_REASON`]; false if it was no longer
     /// running (another process finished or recovered it first).
     fn fail_if_running(&self, trial: TrialId) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let changed = tx
-            .execute(
+        self.write(|c| {
+            let changed = c.execute(
                 "UPDATE trials SET state = 'FAIL', datetime_complete = ?2
                  WHERE trial_id = ?1 AND state = 'RUNNING'",
-                params![trial, now()],
-            )
-            .map_err(|e| self.err(e))?;
-        if changed == 1 {
-            tx.execute(
-                "INSERT INTO trial_system_attributes (trial_id, \"key\", value_json) VALUES (?1, 'fail_reason', ?2)
-                 ON CONFLICT (trial_id, \"key\") DO UPDATE SET value_json = excluded.value_json",
-                params![trial, serde_json::Value::String(STALE_REASON.into()).to_string()],
-            )
-            .map_err(|e| self.err(e))?;
-        }
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(changed == 1)
+                values![trial, now()],
+            )?;
+            if changed == 1 {
+                c.execute(
+                    "INSERT INTO trial_system_attributes (trial_id, \"key\", value_json) VALUES (?1, 'fail_reason', ?2)
+                     ON CONFLICT (trial_id, \"key\") DO UPDATE SET value_json = excluded.value_json",
+                    values![trial, serde_json::Value::String(STALE_REASON.into()).to_string()],
+                )?;
+            }
+            Ok(changed == 1)
+        })
     }
 }

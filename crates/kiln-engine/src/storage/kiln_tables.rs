@@ -4,9 +4,9 @@
 //! the checkpoint and split contents they were computed from).
 
 use super::Storage;
-use super::sqlite::now;
+use super::db::{Conn, values};
+use super::open::now;
 use crate::error::Result;
-use rusqlite::{OptionalExtension, Transaction, params};
 
 const KILN_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS kiln_stage_outputs (
@@ -34,16 +34,28 @@ CREATE TABLE IF NOT EXISTS kiln_predictions (
     PRIMARY KEY (run_name, checkpoint, split)
 );";
 
-/// Creates the tables, and adds columns that older kiln databases lack.
-pub(super) fn create(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(KILN_TABLES)?;
-    let has_hash: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('kiln_stage_outputs') WHERE name = 'config_hash'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )? > 0;
+/// Creates the tables, and adds columns that older kiln databases lack. PostgreSQL spells
+/// two types differently; kiln has only ever created current tables there.
+pub(super) fn create(c: &mut Conn) -> std::result::Result<(), String> {
+    if c.is_postgres() {
+        let ddl = KILN_TABLES
+            .replace("DATETIME", "TIMESTAMP WITHOUT TIME ZONE")
+            .replace("BLOB", "BYTEA");
+        c.batch(&ddl)?;
+        return c.batch(
+            "ALTER TABLE kiln_stage_outputs ADD COLUMN IF NOT EXISTS config_hash VARCHAR(64)",
+        );
+    }
+    c.batch(KILN_TABLES)?;
+    let has_hash = c
+        .query_one(
+            "SELECT COUNT(*) FROM pragma_table_info('kiln_stage_outputs') WHERE name = 'config_hash'",
+            &[],
+        )?
+        .int(0)?
+        > 0;
     if !has_hash {
-        tx.execute_batch("ALTER TABLE kiln_stage_outputs ADD COLUMN config_hash VARCHAR(64)")?;
+        c.batch("ALTER TABLE kiln_stage_outputs ADD COLUMN config_hash VARCHAR(64)")?;
     }
     Ok(())
 }
@@ -79,29 +91,28 @@ impl Storage {
         output: &serde_json::Value,
         config_hash: &str,
     ) -> Result<()> {
-        self.conn()
-            .execute(
+        self.read(|c| {
+            c.execute(
                 "INSERT INTO kiln_stage_outputs (run_name, stage, output_json, datetime_complete, config_hash)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (run_name, stage) DO UPDATE SET output_json = excluded.output_json,
                      datetime_complete = excluded.datetime_complete, config_hash = excluded.config_hash",
-                params![run, stage, output.to_string(), now(), config_hash],
+                values![run, stage, output.to_string(), now(), config_hash],
             )
-            .map_err(|e| self.err(e))?;
+        })?;
         Ok(())
     }
 
     /// A stage's recorded output.
     pub fn stage_output(&self, run: &str, stage: &str) -> Result<Option<StoredStage>> {
-        let row: Option<(String, Option<String>)> = self
-            .conn()
-            .query_row(
+        let row = self.read(|c| {
+            c.query_opt(
                 "SELECT output_json, config_hash FROM kiln_stage_outputs WHERE run_name = ?1 AND stage = ?2",
-                params![run, stage],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
+                values![run, stage],
+            )?
+            .map(|r| Ok((r.text(0)?, r.opt_text(1)?)))
+            .transpose()
+        })?;
         row.map(|(j, config_hash)| {
             let output = serde_json::from_str(&j)
                 .map_err(|e| self.err(format!("stage `{stage}` output: {e}")))?;
@@ -115,14 +126,15 @@ impl Storage {
 
     /// Every recorded stage output of run `run`, in completion order.
     pub fn stage_outputs(&self, run: &str) -> Result<Vec<(String, serde_json::Value)>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT stage, output_json FROM kiln_stage_outputs WHERE run_name = ?1 ORDER BY datetime_complete")
-            .map_err(|e| self.err(e))?;
-        let rows: Vec<(String, String)> = stmt
-            .query_map(params![run], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT stage, output_json FROM kiln_stage_outputs WHERE run_name = ?1 ORDER BY datetime_complete",
+                values![run],
+            )?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .collect::<std::result::Result<Vec<_>, String>>()
+        })?;
         rows.into_iter()
             .map(|(s, j)| Ok((s, serde_json::from_str(&j).map_err(|e| self.err(e))?)))
             .collect()
@@ -130,46 +142,43 @@ impl Storage {
 
     /// The names of every run with recorded stage outputs.
     pub fn runs(&self) -> Result<Vec<String>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT DISTINCT run_name FROM kiln_stage_outputs ORDER BY run_name")
-            .map_err(|e| self.err(e))?;
-        let rows: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        self.read(|c| {
+            c.query(
+                "SELECT DISTINCT run_name FROM kiln_stage_outputs ORDER BY run_name",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.text(0))
+            .collect()
+        })
     }
 
     /// Records one epoch's health (replacing an earlier record of the same epoch).
     pub fn record_health(&self, run: &str, row: &HealthRow) -> Result<()> {
         let trial = row.trial.map_or(-1, |t| t as i64);
-        self.conn()
-            .execute(
+        self.read(|c| {
+            c.execute(
                 "INSERT INTO kiln_health (run_name, stage, trial_number, epoch, health_json)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (run_name, stage, trial_number, epoch) DO UPDATE SET health_json = excluded.health_json",
-                params![run, row.stage, trial, row.epoch as i64, row.health.to_string()],
+                values![run, row.stage.as_str(), trial, row.epoch as i64, row.health.to_string()],
             )
-            .map_err(|e| self.err(e))?;
+        })?;
         Ok(())
     }
 
     /// Every health record of run `run`, by stage, trial and epoch.
     pub fn health(&self, run: &str) -> Result<Vec<HealthRow>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
+        let rows = self.read(|c| {
+            c.query(
                 "SELECT stage, trial_number, epoch, health_json FROM kiln_health WHERE run_name = ?1
                  ORDER BY stage, trial_number, epoch",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows: Vec<(String, i64, i64, String)> = stmt
-            .query_map(params![run], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
+                values![run],
+            )?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.int(1)?, r.int(2)?, r.text(3)?)))
+            .collect::<std::result::Result<Vec<_>, String>>()
+        })?;
         rows.into_iter()
             .map(|(stage, trial, epoch, j)| {
                 Ok(HealthRow {
@@ -193,16 +202,15 @@ impl Storage {
         split: &str,
         fingerprint: &str,
     ) -> Result<Option<kiln_core::Predictions>> {
-        let row: Option<(String, i64, Vec<u8>)> = self
-            .conn()
-            .query_row(
+        let row = self.read(|c| {
+            c.query_opt(
                 "SELECT fingerprint, num_classes, probs FROM kiln_predictions
                  WHERE run_name = ?1 AND checkpoint = ?2 AND split = ?3",
-                params![run, checkpoint, split],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
+                values![run, checkpoint, split],
+            )?
+            .map(|r| Ok((r.text(0)?, r.int(1)?, r.bytes(2)?)))
+            .transpose()
+        })?;
         Ok(row.and_then(|(f, classes, bytes)| {
             if f != fingerprint || bytes.len() % 4 != 0 {
                 return None;
@@ -229,15 +237,15 @@ impl Storage {
             .iter()
             .flat_map(|p| p.to_le_bytes())
             .collect();
-        self.conn()
-            .execute(
+        self.read(|c| {
+            c.execute(
                 "INSERT INTO kiln_predictions (run_name, checkpoint, split, fingerprint, num_classes, probs)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (run_name, checkpoint, split) DO UPDATE SET fingerprint = excluded.fingerprint,
                      num_classes = excluded.num_classes, probs = excluded.probs",
-                params![run, checkpoint, split, fingerprint, predictions.num_classes as i64, bytes],
+                values![run, checkpoint, split, fingerprint, predictions.num_classes as i64, bytes],
             )
-            .map_err(|e| self.err(e))?;
+        })?;
         Ok(())
     }
 }

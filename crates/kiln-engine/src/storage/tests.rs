@@ -34,6 +34,28 @@ fn space() -> BTreeMap<String, Distribution> {
     d
 }
 
+/// The databases every storage test runs on: a SQLite file, and a fresh schema on the
+/// PostgreSQL server that `KILN_TEST_POSTGRES` names (`scripts/pg-local.sh` starts one).
+/// Without that variable the PostgreSQL half is skipped, unless `KILN_REQUIRE_POSTGRES` is
+/// set (as CI sets it), when the test fails instead.
+fn backends(tag: &str) -> Vec<(tempfile::TempDir, String)> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("kiln.db").to_string_lossy().into_owned();
+    let mut out = vec![(dir, file)];
+    match std::env::var("KILN_TEST_POSTGRES") {
+        Ok(url) => {
+            let schema = format!("unit_{tag}_{}", std::process::id());
+            let url = super::scratch_schema(&url, &schema).expect("a scratch schema");
+            out.push((tempfile::tempdir().expect("tmp"), url));
+        }
+        Err(_) if std::env::var_os("KILN_REQUIRE_POSTGRES").is_some() => {
+            panic!("KILN_REQUIRE_POSTGRES is set but KILN_TEST_POSTGRES names no server")
+        }
+        Err(_) => {}
+    }
+    out
+}
+
 fn params(lr: f64, layers: i64, act: &str) -> Params {
     let mut p = Params::new();
     p.insert("optimizer.lr".into(), ParamValue::Float(lr));
@@ -43,10 +65,14 @@ fn params(lr: f64, layers: i64, act: &str) -> Params {
 }
 
 #[test]
-fn trials_round_trip_through_sqlite() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("kiln.db");
-    let s = Storage::open(&db).expect("open");
+fn trials_round_trip_through_sqlite_and_postgres() {
+    for (_dir, db) in backends("round_trip") {
+        round_trip(&db);
+    }
+}
+
+fn round_trip(db: &str) {
+    let s = Storage::open_location(db).expect("open");
     let study = s
         .create_or_load_study("demo.tune", &[Direction::Maximize])
         .expect("study");
@@ -98,7 +124,7 @@ fn trials_round_trip_through_sqlite() {
         .expect("fail");
     drop(s);
 
-    let s = Storage::open(&db).expect("reopen");
+    let s = Storage::open_location(db).expect("reopen");
     let again = s
         .create_or_load_study("demo.tune", &[Direction::Maximize])
         .expect("same study");
@@ -131,8 +157,13 @@ fn trials_round_trip_through_sqlite() {
 
 #[test]
 fn stale_trials_are_failed_and_re_enqueued_once_and_live_or_unbeaten_ones_kept() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let s = Storage::open(&dir.path().join("kiln.db")).expect("open");
+    for (_dir, db) in backends("stale") {
+        stale(&db);
+    }
+}
+
+fn stale(db: &str) {
+    let s = Storage::open_location(db).expect("open");
     let study = s
         .create_or_load_study("x", &[Direction::Minimize])
         .expect("study");
@@ -195,8 +226,13 @@ fn a_foreign_database_is_refused() {
 
 #[test]
 fn cached_predictions_round_trip_and_a_new_fingerprint_is_a_miss() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let s = Storage::open(&dir.path().join("kiln.db")).expect("open");
+    for (_dir, db) in backends("predictions") {
+        predictions(&db);
+    }
+}
+
+fn predictions(db: &str) {
+    let s = Storage::open_location(db).expect("open");
     let p = kiln_core::Predictions::new(2, vec![0.25, 0.75, 0.5, 0.5]).expect("p");
     assert_eq!(
         s.prediction("r", "ck/a", "valid", "f1").expect("read"),
@@ -221,4 +257,60 @@ fn cached_predictions_round_trip_and_a_new_fingerprint_is_a_miss() {
         s.prediction("r", "ck/a", "valid", "f2").expect("read"),
         Some(q)
     );
+}
+
+#[test]
+fn stage_outputs_and_health_round_trip() {
+    for (_dir, db) in backends("stages") {
+        let s = Storage::open_location(&db).expect("open");
+        s.set_stage_output("r", "tune", &serde_json::json!({"best": 1}), "h1")
+            .expect("write");
+        s.set_stage_output("r", "train", &serde_json::json!([1, 2]), "h2")
+            .expect("write");
+        let stored = s.stage_output("r", "tune").expect("read").expect("a row");
+        assert_eq!(stored.output, serde_json::json!({"best": 1}));
+        assert_eq!(stored.config_hash.as_deref(), Some("h1"));
+        let names: Vec<String> = s
+            .stage_outputs("r")
+            .expect("all")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["tune", "train"], "{db}");
+        assert_eq!(s.runs().expect("runs"), ["r"]);
+        let row = HealthRow {
+            stage: "train".into(),
+            trial: Some(3),
+            epoch: 2,
+            health: serde_json::json!({"dead": 0.1}),
+        };
+        s.record_health("r", &row).expect("health");
+        assert_eq!(s.health("r").expect("health"), vec![row]);
+        let study = s
+            .create_or_load_study("st", &[Direction::Minimize, Direction::Maximize])
+            .expect("study");
+        s.set_study_attr(study, "kiln:state", &serde_json::json!({"k": [1.5]}))
+            .expect("attr");
+        assert_eq!(
+            s.study_attr(study, "kiln:state").expect("attr"),
+            Some(serde_json::json!({"k": [1.5]}))
+        );
+        assert_eq!(
+            s.directions(study).expect("dirs"),
+            [Direction::Minimize, Direction::Maximize]
+        );
+        assert_eq!(s.studies().expect("studies"), [(study, "st".to_string())]);
+    }
+}
+
+#[test]
+fn an_unreachable_server_is_an_error_naming_it_without_its_password() {
+    let err = Storage::open_location("postgresql://kiln:hunter2@127.0.0.1:1/kiln")
+        .expect_err("nothing listens on port 1")
+        .to_string();
+    assert!(
+        err.contains("postgresql://kiln:***@127.0.0.1:1/kiln"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
 }
