@@ -250,7 +250,7 @@ fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 /// The server's own message (and detail), not just "db error".
-fn pg_error(e: &postgres::Error) -> String {
+pub(super) fn pg_error(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => match db.detail() {
             Some(detail) => format!("{}: {detail}", db.message()),

@@ -1,7 +1,7 @@
 //! Opening a study database (a SQLite file or a PostgreSQL URL), creating its schema, and
 //! the sections that order writers across processes and hosts.
 
-use super::db::{Conn, TIME_FORMAT, values};
+use super::db::{Conn, TIME_FORMAT, pg_error, values};
 use crate::error::{EngineError, Result};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -121,9 +121,23 @@ impl Storage {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
+        // A host cut off from the server must find out, not block for the kernel's ~15
+        // minutes of retransmissions: unacknowledged writes fail after 30 s and a silent
+        // connection is probed after 10 s, unless the URL says otherwise. The stage then
+        // fails with a storage error, and the other hosts re-run its trial after the grace.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(30));
+        }
+        if !url.contains("keepalives") {
+            config
+                .keepalives(true)
+                .keepalives_idle(Duration::from_secs(10))
+                .keepalives_interval(Duration::from_secs(5))
+                .keepalives_retries(3);
+        }
         let client = config
             .connect(postgres::NoTls)
-            .map_err(|e| err(format!("cannot connect: {e}")))?;
+            .map_err(|e| err(format!("cannot connect: {}", pg_error(&e))))?;
         let storage = Storage {
             conn: Mutex::new(Conn::Postgres(Box::new(client))),
             location,
@@ -253,12 +267,12 @@ pub fn scratch_schema(url: &str, name: &str) -> Result<String> {
     let mut client = url
         .parse::<postgres::Config>()
         .and_then(|c| c.connect(postgres::NoTls))
-        .map_err(|e| err(format!("cannot connect: {e}")))?;
+        .map_err(|e| err(format!("cannot connect: {}", pg_error(&e))))?;
     client
         .batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
         ))
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(pg_error(&e)))?;
     let sep = if url.contains('?') { '&' } else { '?' };
     Ok(format!("{url}{sep}options=-c%20search_path%3D{name}"))
 }
