@@ -133,6 +133,7 @@ impl Bench<'_> {
                     early_stopping: None,
                     scheduler_state: None,
                     time_limit: None,
+                    memory_limit: None,
                 };
                 let mut on_epoch = |_: &EpochReport| Ok(Control::Continue);
                 let out = trainer::train(model.as_mut(), scheduler.as_mut(), &req, &mut on_epoch)?;

@@ -197,6 +197,7 @@ impl RunContext {
             early_stopping: spec.early_stopping,
             scheduler_state,
             time_limit: spec.time_limit,
+            memory_limit: spec.memory_limit,
         };
         let mut with_health = |r: &EpochReport| -> kiln_core::Result<Control> {
             if let Some(h) = &r.health {

@@ -22,6 +22,7 @@ pub mod config;
 pub mod context;
 pub mod device;
 mod error;
+pub mod memory;
 mod prediction_cache;
 pub mod preview;
 pub mod progress;

@@ -45,6 +45,8 @@ pub struct TrainRequest<'a> {
     pub scheduler_state: Option<serde_json::Value>,
     /// Wall time after which no new batch starts.
     pub time_limit: Option<std::time::Duration>,
+    /// Resident bytes of the process past which no new batch starts.
+    pub memory_limit: Option<u64>,
 }
 
 /// Mean loss and accuracy of `model` on `set`.
@@ -295,6 +297,18 @@ pub fn train(
                 out.stopped = Some(StopReason::TimedOut(format!(
                     "over its time limit of {}s at epoch {}, batch {b}",
                     limit.as_secs_f64(),
+                    epoch + 1
+                )));
+                break 'epochs;
+            }
+            if let Some(limit) = req.memory_limit
+                && let Some(resident) = crate::memory::resident_bytes()
+                && resident > limit
+            {
+                out.stopped = Some(StopReason::OutOfMemory(format!(
+                    "out of memory: the process holds {} MiB, over the trial limit of {} MiB, at epoch {}, batch {b}",
+                    resident >> 20,
+                    limit >> 20,
                     epoch + 1
                 )));
                 break 'epochs;

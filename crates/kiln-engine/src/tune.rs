@@ -59,6 +59,12 @@ impl Shared {
     }
 }
 
+/// When a trial is stopped and failed: its wall time, the process's resident memory.
+struct TrialLimits {
+    time: Option<Duration>,
+    memory: Option<u64>,
+}
+
 /// What a worker gets from [`claim`].
 enum Claim {
     /// A trial to run.
@@ -170,6 +176,13 @@ pub fn run(
         directions: &directions,
     };
     let beat = Duration::from_secs_f64(config.heartbeat_seconds);
+    let limits = TrialLimits {
+        time: config.trial_timeout.map(Duration::from_secs_f64),
+        memory: config
+            .memory_limit_mb
+            .map(|mb| (mb * (1u64 << 20) as f64) as u64)
+            .or_else(crate::memory::default_limit),
+    };
     let grace = Duration::from_secs_f64(config.grace_seconds);
     let recovered = storage.recover_stale(study.id, grace)?;
     if recovered > 0 {
@@ -250,15 +263,7 @@ pub fn run(
             };
             let started = Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                run_trial(
-                    ctx,
-                    index,
-                    name,
-                    study,
-                    &job,
-                    pruner.as_deref(),
-                    config.trial_timeout,
-                )
+                run_trial(ctx, index, name, study, &job, pruner.as_deref(), &limits)
             }))
             .unwrap_or_else(|p| {
                 Ok(Outcome::Failed {
@@ -442,7 +447,7 @@ fn run_trial(
     study: &StudyRef<'_>,
     job: &Job,
     pruner: Option<&dyn Pruner>,
-    time_limit: Option<f64>,
+    limits: &TrialLimits,
 ) -> Result<Outcome> {
     let mut recipe = ctx.recipe(&job.params)?;
     // The study's first objective is what epochs report and checkpoints are chosen by.
@@ -458,7 +463,8 @@ fn run_trial(
     let mut running = FrozenTrial::running(job.number, job.params.clone());
     let spec = TrainSpec {
         checkpoints: Some(CheckpointPolicy::best(label)),
-        time_limit: time_limit.map(std::time::Duration::from_secs_f64),
+        time_limit: limits.time,
+        memory_limit: limits.memory,
         ..TrainSpec::new(&recipe, job.epochs, seed)
     };
     let mut on_epoch = |r: &EpochReport| -> kiln_core::Result<Control> {
@@ -515,7 +521,9 @@ fn run_trial(
     let Some(best) = out.best() else {
         // Not one epoch finished: a divergence in the first epoch.
         return Ok(match out.stopped {
-            Some(StopReason::TimedOut(reason)) => Outcome::Failed { reason },
+            Some(StopReason::TimedOut(reason) | StopReason::OutOfMemory(reason)) => {
+                Outcome::Failed { reason }
+            }
             Some(reason) => Outcome::Pruned {
                 value: None,
                 reason: reason.message().to_string(),
@@ -537,7 +545,9 @@ fn run_trial(
         map.insert("checkpoint".into(), serde_json::json!(c));
     }
     Ok(match out.stopped {
-        Some(StopReason::TimedOut(reason)) => Outcome::Failed { reason },
+        Some(StopReason::TimedOut(reason) | StopReason::OutOfMemory(reason)) => {
+            Outcome::Failed { reason }
+        }
         Some(StopReason::Pruned(reason) | StopReason::Diverged(reason)) => Outcome::Pruned {
             value: running.last_intermediate().map(|(_, v)| v),
             reason,

@@ -9,7 +9,7 @@ pub const MAGIC: [u8; 8] = *b"KILNPLUG";
 /// Version of the declaration's own layout; bumped when fields change.
 pub const HEADER_VERSION: u32 = 1;
 /// Version of the plugin contract (traits, registrar); bumped on any breaking change.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// A string in a fixed-size, NUL-padded byte array: plain C layout, no pointers, so the
 /// loader can read it before trusting anything else in the library.

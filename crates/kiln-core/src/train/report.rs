@@ -88,6 +88,9 @@ pub enum StopReason {
     Diverged(String),
     /// The run was over its time limit.
     TimedOut(String),
+    /// The process's memory passed the run's limit (before the kernel's OOM killer would
+    /// end the whole process).
+    OutOfMemory(String),
 }
 
 impl StopReason {
@@ -97,7 +100,8 @@ impl StopReason {
             StopReason::Pruned(m)
             | StopReason::EarlyStopped(m)
             | StopReason::Diverged(m)
-            | StopReason::TimedOut(m) => m,
+            | StopReason::TimedOut(m)
+            | StopReason::OutOfMemory(m) => m,
         }
     }
 }

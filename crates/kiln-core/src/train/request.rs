@@ -61,6 +61,9 @@ pub struct TrainSpec<'a> {
     /// Stop the run, as [`crate::train::StopReason::TimedOut`], at the first batch that
     /// starts after this much wall time.
     pub time_limit: Option<std::time::Duration>,
+    /// Stop the run, as [`crate::train::StopReason::OutOfMemory`], at the first batch
+    /// after which the process's resident memory is over this many bytes.
+    pub memory_limit: Option<u64>,
 }
 
 impl<'a> TrainSpec<'a> {
@@ -77,6 +80,7 @@ impl<'a> TrainSpec<'a> {
             init_from: None,
             resume_schedule: false,
             time_limit: None,
+            memory_limit: None,
         }
     }
 }

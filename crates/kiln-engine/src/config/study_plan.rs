@@ -47,6 +47,11 @@ pub struct TuneStage {
     /// A trial still training after this many seconds stops at its next batch and is
     /// recorded as failed, with the reason; the study goes on.
     pub trial_timeout: Option<f64>,
+    /// A trial after whose batch the process holds more than this many MiB stops and is
+    /// recorded as failed ("out of memory"); the study goes on. Default: 90 % of the
+    /// machine's (or cgroup's) memory, so a runaway trial fails instead of the kernel
+    /// killing the whole process.
+    pub memory_limit_mb: Option<f64>,
 }
 
 fn five() -> f64 {
@@ -113,6 +118,14 @@ impl StudyPlan {
                     "must be a number of seconds >= 0 that fits a duration",
                 ));
             }
+        }
+        if c.memory_limit_mb
+            .is_some_and(|m| !(m >= 1.0 && m < (u64::MAX >> 20) as f64))
+        {
+            return Err(source.error(
+                &format!("{key}.memory_limit_mb"),
+                "must be at least 1 (MiB)",
+            ));
         }
         if c.trial_timeout.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
             return Err(source.error(&format!("{key}.trial_timeout"), "must be > 0 seconds"));
