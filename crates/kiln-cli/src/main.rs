@@ -11,6 +11,7 @@ use kiln_stages as _;
 
 mod ask_tell;
 mod bench;
+mod bench_study;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -159,6 +160,24 @@ enum BenchCommand {
         /// Seeds per (function, strategy).
         #[arg(long, default_value_t = 10)]
         seeds: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Several processes on one study: trials per second against one process, and the
+    /// study audited afterwards for lost and duplicated trials.
+    Study {
+        /// Process counts to measure, comma-separated (one `kiln run`, the rest `kiln
+        /// worker`s); efficiency is against the first.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        processes: Vec<usize>,
+        /// The study's budget (a grid of this many distinct points).
+        #[arg(long, default_value_t = 40)]
+        trials: usize,
+        /// A PostgreSQL server to keep the studies on (a fresh schema each) instead of a
+        /// SQLite file.
+        #[arg(long, value_name = "URL")]
+        storage: Option<String>,
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -373,6 +392,22 @@ fn main_inner(cli: Cli) -> Result<()> {
                     json,
                 },
         } => bench::augment(repeats, seed, json),
+        Command::Bench {
+            what:
+                BenchCommand::Study {
+                    processes,
+                    trials,
+                    storage,
+                    json,
+                },
+        } => {
+            let rows = bench_study::study(processes, trials, storage, json)?;
+            let bad: usize = rows.iter().map(|r| r.lost + r.duplicated).sum();
+            if bad > 0 {
+                anyhow::bail!("{bad} trial(s) lost or duplicated");
+            }
+            Ok(())
+        }
         Command::Ask(args) => ask_tell::ask(&registry_with(&[])?, args),
         Command::Tell(args) => ask_tell::tell(&registry_with(&[])?, args),
         Command::Show {

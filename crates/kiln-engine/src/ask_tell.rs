@@ -249,7 +249,12 @@ fn tell_exclusive(registry: &Registry, storage: &Storage, o: &TellOptions) -> Re
     };
     let id = storage.trial_id(study, o.trial)?;
     let reason = (o.state != TrialState::Complete).then_some("told by `kiln tell`");
-    storage.finish_trial(id, o.state, values, reason)?;
+    if !storage.finish_trial(id, o.state, values, reason)? {
+        return Err(storage_err(
+            storage.path(),
+            format!("trial #{} was finished by another caller first", o.trial),
+        ));
+    }
     if let Some(search) = storage.study_attr(study, ASK_KEY)? {
         let search: AskSearch = serde_json::from_value(search).map_err(|e| {
             storage_err(storage.path(), format!("study attribute `{ASK_KEY}`: {e}"))

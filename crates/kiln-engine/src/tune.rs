@@ -10,7 +10,7 @@ use crate::config::{Objective, PipelineStage, StudyPlan, describe};
 use crate::context::{RunContext, study_name};
 use crate::error::{EngineError, Result};
 use crate::progress::TrialEnd;
-use crate::storage::{Storage, StudyId, TrialId};
+use crate::storage::{Storage, StudyId, TrialId, TrialView};
 use kiln_core::space::ParamSpec;
 use kiln_core::train::{CheckpointPolicy, Control, EpochReport, StopReason, TrainSpec};
 use kiln_core::{
@@ -34,6 +34,8 @@ struct Shared {
     /// The strategy state this process last saved to (or loaded from) the study: when the
     /// stored one differs, another process has asked or told since, and it is loaded.
     saved: Option<serde_json::Value>,
+    /// The study as claims and results last read it.
+    view: TrialView,
 }
 
 impl Shared {
@@ -59,10 +61,15 @@ impl Shared {
     }
 }
 
-/// When a trial is stopped and failed: its wall time, the process's resident memory.
-struct TrialLimits {
+/// What every trial of a stage shares besides the study: when it is stopped and failed
+/// (its wall time, the process's resident memory), its pruner, and the view of the study
+/// the pruner decides on (apart from the claims' view, so an epoch never waits for a claim
+/// that waits for another process).
+struct TrialEnv<'a> {
     time: Option<Duration>,
     memory: Option<u64>,
+    pruner: Option<&'a dyn Pruner>,
+    view: Mutex<TrialView>,
 }
 
 /// What a worker gets from [`claim`].
@@ -176,7 +183,9 @@ pub fn run(
         directions: &directions,
     };
     let beat = Duration::from_secs_f64(config.heartbeat_seconds);
-    let limits = TrialLimits {
+    let env = TrialEnv {
+        pruner: None,
+        view: Mutex::new(TrialView::new(study.id)),
         time: config.trial_timeout.map(Duration::from_secs_f64),
         memory: config
             .memory_limit_mb
@@ -205,6 +214,10 @@ pub fn run(
                 .build_pruner(p, &ctx.build_ctx(&format!("{key}.pruner"), stage_seed))
         })
         .transpose()?;
+    let env = TrialEnv {
+        pruner: pruner.as_deref(),
+        ..env
+    };
     let epochs = config.epochs.unwrap_or(ctx.pipeline.trainer.epochs);
     let workers = config.workers.unwrap_or(ctx.pipeline.workers).max(1);
     let before = storage
@@ -228,6 +241,7 @@ pub fn run(
         stop: false,
         error: None,
         saved,
+        view: TrialView::new(study.id),
     });
     let fail = |e: EngineError| {
         let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -247,7 +261,9 @@ pub fn run(
                             config.grace_seconds
                         ));
                     }
-                    std::thread::sleep(beat);
+                    // Polled often: the trials waited for usually just finish, and then
+                    // this process is done; a dead one is found after the grace anyway.
+                    std::thread::sleep(beat.min(Duration::from_millis(200)));
                     if let Err(e) = storage.recover_stale(study.id, grace) {
                         fail(e);
                         break;
@@ -263,7 +279,7 @@ pub fn run(
             };
             let started = Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                run_trial(ctx, index, name, study, &job, pruner.as_deref(), &limits)
+                run_trial(ctx, index, name, study, &job, &env)
             }))
             .unwrap_or_else(|p| {
                 Ok(Outcome::Failed {
@@ -333,7 +349,8 @@ fn claim(
     epochs: usize,
     shared: &Mutex<Shared>,
 ) -> Result<Claim> {
-    let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+    let sh = &mut *guard;
     if sh.stop {
         return Ok(Claim::Done);
     }
@@ -342,7 +359,7 @@ fn claim(
     // otherwise two processes reading the same study at once would propose the same point.
     storage.exclusive(|| {
         sh.sync_state(storage, study.id)?;
-        let trials = storage.trials(study.id)?;
+        let trials = storage.refresh(&mut sh.view)?;
         let done = trials.iter().filter(|t| counts_as_done(t)).count();
         if done + sh.in_flight >= target {
             return Ok(Claim::Done);
@@ -360,14 +377,10 @@ fn claim(
                 Claim::Wait
             });
         }
-        if let Some(id) = storage.claim_waiting(study.id)? {
-            let all = storage.trials(study.id)?;
-            let t = all
-                .iter()
-                .find(|t| storage.trial_id(study.id, t.number).ok() == Some(id))
-                .ok_or_else(|| {
-                    EngineError::Core(Error::Training(format!("claimed trial {id} vanished")))
-                })?;
+        if let Some((id, number)) = storage.claim_waiting(study.id)? {
+            let t = storage.trial(study.id, number)?.ok_or_else(|| {
+                EngineError::Core(Error::Training(format!("claimed trial {id} vanished")))
+            })?;
             let budget = t
                 .attrs
                 .get("system:kiln:epochs")
@@ -385,7 +398,7 @@ fn claim(
         let number = trials.len() as u64;
         let view = StudyView {
             directions: study.directions,
-            trials: &trials,
+            trials,
         };
         let suggestion = match sh.strategy.ask(space, &view, number) {
             Ok(s) => s,
@@ -446,8 +459,7 @@ fn run_trial(
     stage: &str,
     study: &StudyRef<'_>,
     job: &Job,
-    pruner: Option<&dyn Pruner>,
-    limits: &TrialLimits,
+    env: &TrialEnv<'_>,
 ) -> Result<Outcome> {
     let mut recipe = ctx.recipe(&job.params)?;
     // The study's first objective is what epochs report and checkpoints are chosen by.
@@ -463,8 +475,8 @@ fn run_trial(
     let mut running = FrozenTrial::running(job.number, job.params.clone());
     let spec = TrainSpec {
         checkpoints: Some(CheckpointPolicy::best(label)),
-        time_limit: limits.time,
-        memory_limit: limits.memory,
+        time_limit: env.time,
+        memory_limit: env.memory,
         ..TrainSpec::new(&recipe, job.epochs, seed)
     };
     let mut on_epoch = |r: &EpochReport| -> kiln_core::Result<Control> {
@@ -501,10 +513,13 @@ fn run_trial(
                 r.train_loss, r.val_loss, r.val_accuracy, r.seconds
             ),
         );
-        let Some(pruner) = pruner else {
+        let Some(pruner) = env.pruner else {
             return Ok(Control::Continue);
         };
-        let mut trials = ctx.storage.trials(study.id).map_err(store)?;
+        let mut trials = {
+            let mut view = env.view.lock().unwrap_or_else(|p| p.into_inner());
+            ctx.storage.refresh(&mut view).map_err(store)?.to_vec()
+        };
         trials.retain(|t| t.number != job.number);
         trials.push(running.clone());
         let view = StudyView {
@@ -582,46 +597,61 @@ fn record(
 ) -> Result<()> {
     let storage = &ctx.storage;
     let secs = started.elapsed().as_secs_f64();
-    let set_attrs = |attrs: &serde_json::Value| -> Result<()> {
-        if let Some(map) = attrs.as_object() {
-            for (k, v) in map {
-                storage.set_trial_attr(job.id, k, v, true)?;
-            }
-        }
-        Ok(())
-    };
+    let no_attrs = serde_json::Map::new();
+    let attrs_of = |attrs: &serde_json::Value| attrs.as_object().cloned().unwrap_or_default();
     let end = match &outcome {
         Outcome::Complete { .. } => TrialEnd::Complete,
         Outcome::Pruned { .. } => TrialEnd::Pruned,
         Outcome::Failed { .. } => TrialEnd::Failed,
     };
-    let line = match &outcome {
+    let (kept, mut line) = match &outcome {
         Outcome::Complete { values, attrs } => {
-            set_attrs(attrs)?;
-            storage.finish_trial(job.id, TrialState::Complete, Some(values), None)?;
+            let kept = storage.finish_trial_with_attrs(
+                job.id,
+                TrialState::Complete,
+                Some(values),
+                None,
+                &attrs_of(attrs),
+            )?;
             let shown: Vec<String> = values.iter().map(|v| format!("{v:.4}")).collect();
-            format!("COMPLETE, value {}", shown.join(", "))
+            (kept, format!("COMPLETE, value {}", shown.join(", ")))
         }
         Outcome::Pruned {
             value,
             reason,
             attrs,
         } => {
-            set_attrs(attrs)?;
             let values = value.filter(|v| !v.is_nan()).map(|v| vec![v]);
-            storage.finish_trial(job.id, TrialState::Pruned, values.as_deref(), Some(reason))?;
-            format!("PRUNED: {reason}")
+            let kept = storage.finish_trial_with_attrs(
+                job.id,
+                TrialState::Pruned,
+                values.as_deref(),
+                Some(reason),
+                &attrs_of(attrs),
+            )?;
+            (kept, format!("PRUNED: {reason}"))
         }
         Outcome::Failed { reason } => {
-            storage.finish_trial(job.id, TrialState::Fail, None, Some(reason))?;
-            format!("FAILED: {reason}")
+            let kept = storage.finish_trial_with_attrs(
+                job.id,
+                TrialState::Fail,
+                None,
+                Some(reason),
+                &no_attrs,
+            )?;
+            (kept, format!("FAILED: {reason}"))
         }
     };
-    let trials = storage.trials(study.id)?;
-    let finished = trials.iter().find(|t| t.number == job.number).cloned();
-    let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
+    if !kept {
+        // This process was taken for dead (silent past the grace: paused, or cut off from
+        // the study) and the trial re-enqueued; the copy's result is the one that counts.
+        line = format!("{line}, discarded: the study had taken it for dead and re-enqueued it");
+    }
+    let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+    let sh = &mut *guard;
     sh.in_flight = sh.in_flight.saturating_sub(1);
     sh.mine.remove(&job.number);
+    let finished = storage.trial(study.id, job.number)?.filter(|_| kept);
     if let Some(t) = finished {
         storage.exclusive(|| {
             sh.sync_state(storage, study.id)?;
@@ -629,10 +659,10 @@ fn record(
             sh.save_state(storage, study.id)
         })?;
     }
-    drop(sh);
+    let trials = storage.refresh(&mut sh.view)?;
     let view = StudyView {
         directions: study.directions,
-        trials: &trials,
+        trials,
     };
     let best_trial = view.best();
     let best = best_trial

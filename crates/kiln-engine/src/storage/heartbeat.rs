@@ -79,12 +79,6 @@ impl Storage {
             if !self.fail_if_running(id)? {
                 continue;
             }
-            self.set_trial_attr(
-                id,
-                "kiln:interrupted",
-                &serde_json::Value::Bool(true),
-                false,
-            )?;
             let (new_id, _) =
                 self.create_trial(study, TrialState::Waiting, &t.params, &t.distributions)?;
             if let Some(budget) = t.attrs.get("system:kiln:epochs") {
@@ -109,6 +103,12 @@ impl Storage {
                     "INSERT INTO trial_system_attributes (trial_id, \"key\", value_json) VALUES (?1, 'fail_reason', ?2)
                      ON CONFLICT (trial_id, \"key\") DO UPDATE SET value_json = excluded.value_json",
                     values![trial, serde_json::Value::String(STALE_REASON.into()).to_string()],
+                )?;
+                // In the same transaction, so no reader sees it failed but not interrupted.
+                c.execute(
+                    "INSERT INTO trial_system_attributes (trial_id, \"key\", value_json) VALUES (?1, 'kiln:interrupted', 'true')
+                     ON CONFLICT (trial_id, \"key\") DO UPDATE SET value_json = excluded.value_json",
+                    values![trial],
                 )?;
             }
             Ok(changed == 1)

@@ -20,11 +20,13 @@ mod heartbeat;
 mod kiln_tables;
 mod open;
 mod study;
+mod view;
 
 pub use heartbeat::STALE_REASON;
 pub use kiln_tables::{HealthRow, StoredStage};
 pub use open::{Storage, is_postgres_url, scratch_schema};
 pub use study::{StudyId, TrialId};
+pub use view::TrialView;
 
 #[cfg(test)]
 mod tests;

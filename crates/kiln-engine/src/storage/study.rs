@@ -137,24 +137,23 @@ impl Storage {
     }
 
     /// Claims the oldest waiting trial of `study` (sets it running, with its first
-    /// heartbeat). Atomic across workers.
-    pub fn claim_waiting(&self, study: StudyId) -> Result<Option<TrialId>> {
+    /// heartbeat); returns its id and number. Atomic across workers.
+    pub fn claim_waiting(&self, study: StudyId) -> Result<Option<(TrialId, u64)>> {
         self.write(|c| {
-            let id = c
-                .query_opt(
-                    "SELECT trial_id FROM trials WHERE study_id = ?1 AND state = 'WAITING' ORDER BY trial_id LIMIT 1",
-                    values![study],
-                )?
-                .map(|r| r.int(0))
-                .transpose()?;
-            if let Some(id) = id {
-                c.execute(
-                    "UPDATE trials SET state = 'RUNNING', datetime_start = ?2 WHERE trial_id = ?1",
-                    values![id, now()],
-                )?;
-                beat(c, id)?;
-            }
-            Ok(id)
+            let row = c.query_opt(
+                "SELECT trial_id, number FROM trials WHERE study_id = ?1 AND state = 'WAITING' ORDER BY trial_id LIMIT 1",
+                values![study],
+            )?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let (id, number) = (row.int(0)?, row.int(1)?);
+            c.execute(
+                "UPDATE trials SET state = 'RUNNING', datetime_start = ?2 WHERE trial_id = ?1",
+                values![id, now()],
+            )?;
+            beat(c, id)?;
+            Ok(Some((id, number as u64)))
         })
     }
 
@@ -199,15 +198,47 @@ impl Storage {
         Ok(())
     }
 
-    /// Finishes a trial: state, values (complete trials) and reason, in one transaction.
+    /// Finishes a running trial: state, values (complete trials) and reason, in one
+    /// transaction. A trial that is no longer running (taken for dead by another process
+    /// and re-enqueued, or told already) is left as it is, and `false` returned: a finished
+    /// trial never changes, which is what lets [`TrialView`](super::TrialView) keep it.
     pub fn finish_trial(
         &self,
         trial: TrialId,
         state: TrialState,
         values: Option<&[f64]>,
         reason: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        self.finish_trial_with_attrs(trial, state, values, reason, &serde_json::Map::new())
+    }
+
+    /// [`Storage::finish_trial`], setting user attributes (metrics, the checkpoint) in the
+    /// same transaction.
+    pub fn finish_trial_with_attrs(
+        &self,
+        trial: TrialId,
+        state: TrialState,
+        values: Option<&[f64]>,
+        reason: Option<&str>,
+        attrs: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<bool> {
         self.write(|c| {
+            let running = c
+                .query_opt(
+                    "SELECT 1 FROM trials WHERE trial_id = ?1 AND state = 'RUNNING'",
+                    values![trial],
+                )?
+                .is_some();
+            if !running {
+                return Ok(false);
+            }
+            for (key, value) in attrs {
+                c.execute(
+                    "INSERT INTO trial_user_attributes (trial_id, \"key\", value_json) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (trial_id, \"key\") DO UPDATE SET value_json = excluded.value_json",
+                    values![trial, key.as_str(), value.to_string()],
+                )?;
+            }
             if let Some(values) = values {
                 for (i, v) in values.iter().enumerate() {
                     let (v, kind) = encode_value(*v).ok_or_else(|| {
@@ -231,7 +262,7 @@ impl Storage {
                 "UPDATE trials SET state = ?2, datetime_complete = ?3 WHERE trial_id = ?1",
                 values![trial, state.as_str(), now()],
             )?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -257,15 +288,30 @@ impl Storage {
 
     /// Every trial of `study`, by number.
     pub fn trials(&self, study: StudyId) -> Result<Vec<FrozenTrial>> {
+        self.trials_from(study, 0)
+    }
+
+    /// Trial `number` of `study`, if it has one.
+    pub fn trial(&self, study: StudyId, number: u64) -> Result<Option<FrozenTrial>> {
+        Ok(self
+            .trials_from(study, number)?
+            .into_iter()
+            .find(|t| t.number == number))
+    }
+
+    /// `study`'s trials numbered `from` or more, in number order.
+    pub(super) fn trials_from(&self, study: StudyId, from: u64) -> Result<Vec<FrozenTrial>> {
         let mut conn = self.conn();
+        let from = from as i64;
         let mut q = |sql: &str| -> Result<Vec<Row>> {
-            conn.query(sql, values![study]).map_err(|e| self.err(e))
+            conn.query(sql, values![study, from])
+                .map_err(|e| self.err(e))
         };
         let e = |e: String| self.err(e);
         let mut trials: BTreeMap<i64, FrozenTrial> = BTreeMap::new();
-        for r in
-            q("SELECT trial_id, number, state FROM trials WHERE study_id = ?1 ORDER BY number")?
-        {
+        for r in q(
+            "SELECT trial_id, number, state FROM trials WHERE study_id = ?1 AND number >= ?2 ORDER BY number",
+        )? {
             let (id, number, state) = (
                 r.int(0).map_err(e)?,
                 r.opt_int(1).map_err(e)?,
@@ -280,7 +326,7 @@ impl Storage {
             trials.insert(id, t);
         }
         for r in q("SELECT p.trial_id, p.param_name, p.param_value, p.distribution_json FROM trial_params p
-                    JOIN trials t ON t.trial_id = p.trial_id WHERE t.study_id = ?1")?
+                    JOIN trials t ON t.trial_id = p.trial_id WHERE t.study_id = ?1 AND t.number >= ?2")?
         {
             let (id, name, internal, dist_json) = (
                 r.int(0).map_err(e)?,
@@ -305,7 +351,7 @@ impl Storage {
             }
         }
         for r in q("SELECT v.trial_id, v.objective, v.value, v.value_type FROM trial_values v
-                    JOIN trials t ON t.trial_id = v.trial_id WHERE t.study_id = ?1 ORDER BY v.objective")?
+                    JOIN trials t ON t.trial_id = v.trial_id WHERE t.study_id = ?1 AND t.number >= ?2 ORDER BY v.objective")?
         {
             let (id, v, kind) = (r.int(0).map_err(e)?, r.opt_real(2).map_err(e)?, r.text(3).map_err(e)?);
             if let Some(t) = trials.get_mut(&id) {
@@ -315,7 +361,7 @@ impl Storage {
             }
         }
         for r in q("SELECT i.trial_id, i.step, i.intermediate_value, i.intermediate_value_type
-                    FROM trial_intermediate_values i JOIN trials t ON t.trial_id = i.trial_id WHERE t.study_id = ?1")?
+                    FROM trial_intermediate_values i JOIN trials t ON t.trial_id = i.trial_id WHERE t.study_id = ?1 AND t.number >= ?2")?
         {
             let (id, step, v, kind) = (
                 r.int(0).map_err(e)?,
@@ -334,7 +380,7 @@ impl Storage {
         ] {
             let rows = q(&format!(
                 "SELECT a.trial_id, a.\"key\", a.value_json FROM {table} a
-                 JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = ?1"
+                 JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = ?1 AND t.number >= ?2"
             ))?;
             for r in rows {
                 let (id, key, json) = (

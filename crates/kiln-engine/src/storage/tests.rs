@@ -148,10 +148,23 @@ fn round_trip(db: &str) {
     assert!(trials[1].intermediate[&0].is_nan());
     assert_eq!(trials[2].reason.as_deref(), Some("diverged"));
     assert_eq!(trials[2].state, TrialState::Fail);
+    let (d, _) = s
+        .create_trial(
+            study,
+            TrialState::Running,
+            &params(0.02, 1, "relu"),
+            &space(),
+        )
+        .expect("d");
     assert!(
-        s.finish_trial(a, TrialState::Complete, Some(&[f64::NAN]), None)
+        s.finish_trial(d, TrialState::Complete, Some(&[f64::NAN]), None)
             .is_err(),
         "NaN values are refused"
+    );
+    assert!(
+        !s.finish_trial(a, TrialState::Fail, None, Some("again"))
+            .expect("finish"),
+        "a finished trial is left as it is"
     );
 }
 
@@ -211,7 +224,7 @@ fn stale(db: &str) {
         .claim_waiting(study)
         .expect("claim")
         .expect("a waiting trial");
-    assert_eq!(s.trial_id(study, 2).expect("id"), claimed);
+    assert_eq!((s.trial_id(study, 2).expect("id"), 2), claimed);
     assert!(s.claim_waiting(study).expect("claim").is_none());
 }
 
@@ -313,4 +326,62 @@ fn an_unreachable_server_is_an_error_naming_it_without_its_password() {
         "{err}"
     );
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn a_trial_view_refreshes_to_what_a_full_read_sees_and_a_finished_trial_never_changes() {
+    for (_dir, db) in backends("view") {
+        let s = Storage::open_location(&db).expect("open");
+        let study = s
+            .create_or_load_study("view.tune", &[Direction::Maximize])
+            .expect("study");
+        let mut view = super::TrialView::new(study);
+        let mut ids = Vec::new();
+        // Trials are created, report, finish and go stale in an interleaved order; after
+        // every step the view must equal a whole read of the study.
+        for step in 0..12u32 {
+            let (id, _) = s
+                .create_trial(
+                    study,
+                    TrialState::Running,
+                    &params(0.001 * f64::from(step + 1), 2, "relu"),
+                    &space(),
+                )
+                .expect("create");
+            s.heartbeat(id).expect("beat");
+            ids.push(id);
+            s.report(id, 0, f64::from(step)).expect("report");
+            if step % 3 == 1 {
+                // Finish an older one, out of order.
+                let older = ids[step as usize / 2];
+                s.finish_trial(older, TrialState::Complete, Some(&[f64::from(step)]), None)
+                    .expect("finish");
+            }
+            if step == 7 {
+                s.recover_stale(study, std::time::Duration::ZERO)
+                    .expect("recover");
+            }
+            let seen = s.refresh(&mut view).expect("refresh").to_vec();
+            assert_eq!(seen, s.trials(study).expect("trials"), "step {step}");
+        }
+        // A trial failed as stale stays failed when its worker reports back late.
+        let stale = s
+            .trials(study)
+            .expect("trials")
+            .into_iter()
+            .find(|t| t.attrs.contains_key("system:kiln:interrupted"))
+            .expect("a stale trial");
+        let id = s.trial_id(study, stale.number).expect("id");
+        let mut late = serde_json::Map::new();
+        late.insert("val_accuracy".into(), serde_json::json!(0.9));
+        let kept = s
+            .finish_trial_with_attrs(id, TrialState::Complete, Some(&[0.9]), None, &late)
+            .expect("finish");
+        assert!(!kept, "a failed trial was finished again");
+        assert_eq!(
+            s.trial(study, stale.number).expect("read"),
+            Some(stale),
+            "it did not change"
+        );
+    }
 }
