@@ -1,7 +1,8 @@
 //! Crash torture: `kiln run` SIGKILLed at many moments (while trials train, while the
 //! database and checkpoints are written, during the later stages), resumed each time.
 //! After every kill no finished trial is lost or changed; at the end the run completes,
-//! SQLite's `integrity_check` is `ok`, and every checkpoint on disk is whole.
+//! SQLite's `integrity_check` is `ok`, every checkpoint on disk is whole, and every one a
+//! trial refers to matches the SHA-256 recorded when it was written.
 //!
 //! `KILN_TORTURE_KILLS` sets the number of kills (default 8; docs/reliability.md records
 //! longer runs).
@@ -169,8 +170,30 @@ fn a_run_killed_at_many_moments_loses_nothing_and_ends_whole() {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "safetensors") {
             assert_whole_safetensors(&path);
+            // Its checksum, where its sidecar got written, matches (a kill between the
+            // weights and the sidecar leaves a whole file that nothing refers to).
+            kiln_engine::checkpoint::verify(&path).expect("checksum");
             checkpoints += 1;
         }
     }
     assert!(checkpoints > 0);
+    // Every checkpoint a trial refers to is on disk with its checksum recorded.
+    let mut stmt = conn
+        .prepare("SELECT value_json FROM trial_user_attributes WHERE key = 'checkpoint'")
+        .expect("query");
+    let referred: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .expect("rows")
+        .map(|r| serde_json::from_str::<String>(&r.expect("row")).expect("a path"))
+        .collect();
+    assert!(!referred.is_empty());
+    for rel in &referred {
+        let path = run_dir.join(rel);
+        let sidecar: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(path.with_extension("state.json")).expect("sidecar"),
+        )
+        .expect("sidecar JSON");
+        assert!(sidecar["sha256"].is_string(), "{rel}: no checksum recorded");
+        kiln_engine::checkpoint::verify(&path).expect("checksum");
+    }
 }

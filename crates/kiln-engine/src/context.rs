@@ -144,6 +144,7 @@ impl RunContext {
         let mut scheduler_state = None;
         if let Some(init) = &spec.init_from {
             let path = self.run_dir.join(init);
+            crate::checkpoint::verify(&path)?;
             model.load(&path)?;
             if spec.resume_schedule {
                 let sidecar = path.with_extension("state.json");
@@ -294,7 +295,9 @@ impl StageContext for StageView<'_> {
     ) -> kiln_core::Result<Box<dyn TrainableModel>> {
         let recipe = self.run.recipe(params)?;
         let mut model = self.run.build_model(&recipe, 0)?;
-        model.load(&self.run.run_dir.join(checkpoint))?;
+        let path = self.run.run_dir.join(checkpoint);
+        crate::checkpoint::verify(&path)?;
+        model.load(&path)?;
         Ok(model)
     }
     fn train(

@@ -148,6 +148,7 @@ impl Keeper<'_> {
         // The scheduler's state and the numbers beside the weights, so a run can continue
         // on the same schedule and a reader sees what the checkpoint was worth.
         let state = serde_json::json!({
+            "sha256": crate::checkpoint::file_sha256(&path)?,
             "epoch": r.epoch,
             "value": value,
             "val_accuracy": r.val_accuracy,
