@@ -135,9 +135,21 @@ enum Command {
         /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
-        /// Also write an HTML report with plots to this file.
+        /// Also write the HTML report (as `kiln report` does) to this file.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+        /// Where the run's studies live, when `kiln run --storage URL` put them there.
+        #[arg(long, value_name = "URL")]
+        storage: Option<String>,
+    },
+    /// Write a run's report: one self-contained HTML page with plots (inline SVG, no
+    /// script, works offline) of its studies and stages.
+    Report {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// The HTML file to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
         /// Where the run's studies live, when `kiln run --storage URL` put them there.
         #[arg(long, value_name = "URL")]
         storage: Option<String>,
@@ -418,8 +430,7 @@ fn main_inner(cli: Cli) -> Result<()> {
         } => {
             let report = kiln_engine::show::collect_from(&run_dir, storage.as_deref())?;
             if let Some(path) = html {
-                std::fs::write(&path, kiln_engine::report::render(&report))
-                    .with_context(|| format!("writing {}", path.display()))?;
+                kiln_engine::report::write(&run_dir, storage.as_deref(), &path)?;
                 eprintln!("report written to {}", path.display());
             }
             if json {
@@ -427,6 +438,15 @@ fn main_inner(cli: Cli) -> Result<()> {
             } else {
                 print!("{}", kiln_engine::show::render(&report));
             }
+            Ok(())
+        }
+        Command::Report {
+            run_dir,
+            output,
+            storage,
+        } => {
+            kiln_engine::report::write(&run_dir, storage.as_deref(), &output)?;
+            println!("report written to {}", output.display());
             Ok(())
         }
     }

@@ -28,7 +28,6 @@ mod prediction_cache;
 pub mod preview;
 pub mod progress;
 pub mod report;
-mod report_stages;
 pub mod run;
 pub mod show;
 pub mod show_stages;

@@ -147,6 +147,7 @@ impl Pipeline {
             Some(v) => spec(v, "scheduler").map_err(loc)?,
             None => PluginSpec::named("constant"),
         };
+        check_path_safe(&config.name).map_err(|m| source.error("name", m))?;
         let mut p = Pipeline {
             name: config.name.clone(),
             seed: config.seed,
@@ -213,6 +214,7 @@ impl Pipeline {
                     return Err(source.error(&format!("{key}.name"), "expected a non-empty string"));
                 }
             };
+            check_path_safe(&name).map_err(|m| source.error(&format!("{key}.name"), m))?;
             if p.stages.iter().any(|st| st.name == name) {
                 return Err(source.error(
                     &format!("{key}.name"),
@@ -401,3 +403,38 @@ impl Pipeline {
 
 /// A trial's parameters as `name=value` pairs for progress lines.
 pub use kiln_core::space::describe;
+
+/// Pipeline and stage names become parts of file names (the default run directory, each
+/// stage's checkpoints), so they must stay one path component: no separators, no control
+/// characters, not `.` or `..`, not hidden. Anything else (spaces, `<`, Unicode) is fine.
+fn check_path_safe(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '/' | '\\') || c.is_control())
+    {
+        return Err(format!(
+            "`{}`: {c:?} cannot be in a name that becomes part of file names",
+            name.escape_debug()
+        ));
+    }
+    if name.starts_with('.') {
+        return Err(format!("`{name}`: must not start with `.`"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_that_would_leave_their_folder_are_refused() {
+        for bad in ["", "a/b", "..", ".hidden", "a\\b", "tab\there"] {
+            assert!(super::check_path_safe(bad).is_err(), "{bad:?}");
+        }
+        for good in ["quickstart", "tune 2", "<script>x", "étude", "a.b-c_d"] {
+            assert!(super::check_path_safe(good).is_ok(), "{good:?}");
+        }
+    }
+}
