@@ -29,7 +29,7 @@ pub struct StudyBenchRow {
     pub split: Vec<usize>,
 }
 
-fn pipeline(trials: usize) -> String {
+fn pipeline(trials: usize, epochs: usize) -> String {
     // Distinct learning rates, one per trial: the grid runs each exactly once.
     let rates: Vec<String> = (0..trials)
         .map(|i| format!("{:.6e}", 1e-3 * (1.0 + i as f64 / trials as f64)))
@@ -54,7 +54,7 @@ width = 64
 
 [trainer]
 batch_size = 32
-epochs = 2
+epochs = {epochs}
 
 [[stages]]
 kind = "tune"
@@ -89,12 +89,13 @@ fn measure(
     dir: &Path,
     processes: usize,
     trials: usize,
+    epochs: usize,
     storage: Option<&str>,
 ) -> Result<StudyBenchRow> {
     let base = dir.join(format!("p{processes}"));
     std::fs::create_dir_all(&base)?;
     let p = base.join("pipeline.toml");
-    std::fs::write(&p, pipeline(trials))?;
+    std::fs::write(&p, pipeline(trials, epochs))?;
     let url = match storage {
         Some(url) => Some(scratch_schema(
             url,
@@ -177,14 +178,15 @@ fn measure(
 pub fn study(
     processes: Vec<usize>,
     trials: usize,
+    epochs: usize,
     storage: Option<String>,
     json: bool,
 ) -> Result<Vec<StudyBenchRow>> {
     if processes.is_empty() || processes.contains(&0) {
         bail!("--processes: give counts of at least 1, e.g. 1,2");
     }
-    if trials == 0 {
-        bail!("--trials must be at least 1");
+    if trials == 0 || epochs == 0 {
+        bail!("--trials and --epochs must be at least 1");
     }
     let dir = tempfile::tempdir()?;
     let mut rows: Vec<StudyBenchRow> = Vec::new();
@@ -195,7 +197,7 @@ pub fn study(
         );
     }
     for &n in &processes {
-        let mut row = measure(dir.path(), n, trials, storage.as_deref())?;
+        let mut row = measure(dir.path(), n, trials, epochs, storage.as_deref())?;
         let first = rows.first().map_or(&row, |r| r);
         row.efficiency =
             (row.trials_per_second / first.trials_per_second) / (n as f64 / first.processes as f64);

@@ -186,6 +186,10 @@ enum BenchCommand {
         /// The study's budget (a grid of this many distinct points).
         #[arg(long, default_value_t = 40)]
         trials: usize,
+        /// Epochs per trial (512 training images of 12×12, an MLP of width 64): more
+        /// makes each trial's training outweigh its bookkeeping.
+        #[arg(long, default_value_t = 2)]
+        epochs: usize,
         /// A PostgreSQL server to keep the studies on (a fresh schema each) instead of a
         /// SQLite file.
         #[arg(long, value_name = "URL")]
@@ -409,11 +413,12 @@ fn main_inner(cli: Cli) -> Result<()> {
                 BenchCommand::Study {
                     processes,
                     trials,
+                    epochs,
                     storage,
                     json,
                 },
         } => {
-            let rows = bench_study::study(processes, trials, storage, json)?;
+            let rows = bench_study::study(processes, trials, epochs, storage, json)?;
             let bad: usize = rows.iter().map(|r| r.lost + r.duplicated).sum();
             if bad > 0 {
                 anyhow::bail!("{bad} trial(s) lost or duplicated");
