@@ -6,7 +6,9 @@
 //!
 //! # Labels and classes
 //! - If every label in the training file is a non-negative integer, the labels are the
-//!   classes themselves and `num_classes` is the largest label plus one.
+//!   classes themselves and `num_classes` is the largest label plus one; a label of
+//!   [`MAX_NUMERIC_CLASS`] or more is an error naming its line (a class index that large is
+//!   a mistake, and would make that many classes).
 //! - Otherwise every label is a string and the distinct training labels, sorted (byte
 //!   order, as Rust sorts `str`), are classes `0, 1, …` in that order: labels `cat`, `dog`,
 //!   `ant` become `ant` = 0, `cat` = 1, `dog` = 2. [`CsvSource::load_with_classes`] returns
@@ -23,6 +25,9 @@ use kiln_core::{BuildContext, DatasetSource, Error, ImageSet, ImageShape, Result
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+/// Numeric labels are class indices below this (65,536 classes).
+pub const MAX_NUMERIC_CLASS: u32 = 1 << 16;
 
 /// The label column: a header name or a 0-based index.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -354,6 +359,20 @@ impl CsvSource {
             .iter()
             .map(|(_, _, l)| l.parse::<u32>().ok())
             .collect();
+        if let Some(i) = numeric
+            .as_ref()
+            .and_then(|n| n.iter().position(|&c| c >= MAX_NUMERIC_CLASS))
+        {
+            let (lineno, offset, l) = &train_p.labels[i];
+            return Err(Error::data(
+                &self.path,
+                Some(*offset),
+                format!(
+                    "line {lineno}: label {l} is too large: numeric labels are class indices \
+                     0, 1, …, below {MAX_NUMERIC_CLASS}"
+                ),
+            ));
+        }
         let classes: Vec<String> = match &numeric {
             Some(n) => {
                 let k = n.iter().copied().max().unwrap_or(0) as usize + 1;
@@ -619,6 +638,28 @@ mod tests {
             assert!(err.contains(k), "{err}");
         }
         assert!(source(serde_json::json!({ "path": good, "nope": 1 })).is_err());
+        // Found by fuzzing (`fuzz/`, target `csv`): a numeric label of 85,555,550 made as
+        // many class names, and the process ran out of memory. (A smaller one here, so that
+        // a regression costs this test little.)
+        let huge = write(dir.path(), "huge.csv", "x,label\n1,0\n2,100000\n3,1\n");
+        let err = source(serde_json::json!({ "path": huge }))
+            .expect("params")
+            .load()
+            .expect_err("huge label")
+            .to_string();
+        assert!(
+            err.contains("huge.csv") && err.contains("line 3") && err.contains("100000"),
+            "{err}"
+        );
+        let edge = format!("x,label\n1,0\n2,{}\n", MAX_NUMERIC_CLASS - 1);
+        let edge = write(dir.path(), "edge.csv", &edge);
+        // The largest class index allowed passes this check (whatever the split says).
+        if let Err(e) = source(serde_json::json!({ "path": edge }))
+            .expect("params")
+            .load()
+        {
+            assert!(!e.to_string().contains("too large"), "{e}");
+        }
         let missing = source(serde_json::json!({ "path": dir.path().join("none.csv") }))
             .expect("params")
             .load()

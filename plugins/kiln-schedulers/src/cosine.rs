@@ -129,7 +129,7 @@ impl Scheduler for Cosine {
             return f64::NAN;
         };
         let lr = self.lr_at(base, period, self.iteration);
-        self.iteration += 1;
+        self.iteration = self.iteration.saturating_add(1);
         lr
     }
 

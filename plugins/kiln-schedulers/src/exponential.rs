@@ -49,7 +49,7 @@ impl Scheduler for Exponential {
             return f64::NAN;
         };
         let lr = util::positive(base * self.config.gamma.powf(self.iteration as f64));
-        self.iteration += 1;
+        self.iteration = self.iteration.saturating_add(1);
         lr
     }
 

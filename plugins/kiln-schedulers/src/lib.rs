@@ -9,7 +9,7 @@
 //! | scheduler | kind | parameters (defaults) | rate |
 //! |---|---|---|---|
 //! | constant | `constant` | — | the optimiser's base rate throughout |
-//! | step decay | `step` | `gamma` (0.1); `step_size` (iterations) or `step_epochs` | ×`gamma` every `step_size` iterations (e.g. ×0.95 every N), Burn's `StepLrScheduler` |
+//! | step decay | `step` | `gamma` (0.1); `step_size` (iterations) or `step_epochs` | ×`gamma` every `step_size` iterations (e.g. ×0.95 every N): Burn's `StepLrScheduler`'s rates, in closed form |
 //! | multi-step decay | `multi_step` | `gamma` (0.1); `milestones` (iterations, strictly increasing) or `milestone_epochs` | ×`gamma` at each milestone (PyTorch's `MultiStepLR`) |
 //! | exponential decay | `exponential` | `gamma` in (0, 1] (required) | `base · gammaᵗ`, per step |
 //! | cosine annealing | `cosine` | `min_lr` (0); `period` (iterations) or `period_epochs` (default: the whole run); `restarts` (false); `t_mult` (1, integer, with `restarts`) | `min + (base − min)(1 + cos(π·τ/T))/2`; with `restarts` SGDR warm restarts, period `i` = `period · t_multⁱ`; without, `min_lr` after the period; never rises within a period |
@@ -139,6 +139,48 @@ mod tests {
             kiln_core::testing::check_scheduler(|| {
                 registry.build_scheduler(&spec, &ctx).expect("builds")
             });
+        }
+    }
+
+    /// Found by fuzzing the checkpoint sidecar (`fuzz/`, target `checkpoint`): a saved
+    /// iteration count of `u64::MAX` overflowed on the next step (a panic), and a huge
+    /// `steps` of the step decay was replayed one step at a time (minutes).
+    #[test]
+    fn saved_states_at_the_largest_count_restore_at_once_and_step() {
+        let max = u64::MAX;
+        let c = crate::util::test_support::ctx(0.1, 3, 4);
+        for (kind, params, state) in [
+            ("cosine", json!({}), json!({ "iteration": max })),
+            (
+                "exponential",
+                json!({ "gamma": 0.9 }),
+                json!({ "iteration": max }),
+            ),
+            (
+                "multi_step",
+                json!({ "milestones": [2] }),
+                json!({ "iteration": max }),
+            ),
+            ("one_cycle", json!({}), json!({ "iteration": max })),
+            (
+                "warmup",
+                json!({ "steps": 2, "then": { "kind": "cosine" } }),
+                json!({ "iteration": max, "inner_epochs": 0, "inner": { "iteration": max } }),
+            ),
+            ("step", json!({ "step_size": 3 }), json!({ "steps": max })),
+        ] {
+            let mut s = crate::util::test_support::started(kind, params, &c);
+            let start = std::time::Instant::now();
+            s.load_state(&state).expect("a valid state");
+            for _ in 0..3 {
+                let lr = s.step();
+                assert!(lr.is_finite() && lr >= 0.0, "{kind}: {lr}");
+            }
+            assert!(
+                start.elapsed().as_secs() < 5,
+                "{kind} took {:?}",
+                start.elapsed()
+            );
         }
     }
 }

@@ -98,7 +98,7 @@ impl Scheduler for MultiStep {
             return f64::NAN;
         };
         let lr = self.lr_at(base, self.iteration);
-        self.iteration += 1;
+        self.iteration = self.iteration.saturating_add(1);
         lr
     }
 

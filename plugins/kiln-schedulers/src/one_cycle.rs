@@ -161,7 +161,7 @@ impl Scheduler for OneCycle {
             return f64::NAN;
         };
         let lr = plan.lr_at(self.iteration);
-        self.iteration += 1;
+        self.iteration = self.iteration.saturating_add(1);
         lr
     }
 

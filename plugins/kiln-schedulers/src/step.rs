@@ -1,5 +1,3 @@
-use kiln_core::burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
-use kiln_core::burn::lr_scheduler::step::StepLrSchedulerConfig;
 use kiln_core::{BuildContext, Error, Result, ScheduleContext, Scheduler};
 use serde::Deserialize;
 
@@ -23,21 +21,16 @@ fn default_gamma() -> f64 {
 /// Step decay: the rate is multiplied by `gamma` every `step_size` iterations (e.g. ×0.95
 /// every N, or ×0.1), i.e. `lr = base · gammaᵏ` with `k = ⌊iteration / step_size⌋` at
 /// 0-based `iteration` (`step_epochs` converts to `step_size = step_epochs · steps_per_epoch`).
-/// Wraps Burn's `StepLrScheduler`; its state is the number of steps taken, replayed on restore.
+/// The rates are Burn's `StepLrScheduler`'s, computed in closed form; its state is the
+/// number of steps taken, so a restore is immediate whatever the count (a replay of a
+/// sidecar's `steps` through Burn's scheduler took time in proportion to it, and Burn's
+/// scheduler panics past `i32::MAX` steps).
+#[derive(Debug)]
 pub struct StepDecay {
     config: StepConfig,
-    inner: Option<ModuleLrScheduler>,
-    ctx: Option<ScheduleContext>,
+    /// The base rate and the step size in iterations, once started.
+    plan: Option<(f64, u64)>,
     steps: u64,
-}
-
-impl std::fmt::Debug for StepDecay {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StepDecay")
-            .field("config", &self.config)
-            .field("steps", &self.steps)
-            .finish()
-    }
 }
 
 impl StepDecay {
@@ -66,8 +59,7 @@ impl StepDecay {
         }
         Ok(StepDecay {
             config,
-            inner: None,
-            ctx: None,
+            plan: None,
             steps: 0,
         })
     }
@@ -81,26 +73,23 @@ impl StepDecay {
 impl Scheduler for StepDecay {
     fn start(&mut self, ctx: &ScheduleContext) -> Result<()> {
         let step_size = match (self.config.step_size, self.config.step_epochs) {
-            (Some(s), _) => s,
-            (_, Some(e)) => e * ctx.steps_per_epoch.max(1),
+            (Some(s), _) => s as u64,
+            (_, Some(e)) => (e as u64).saturating_mul(crate::util::steps_per_epoch(ctx)),
             _ => 1,
         };
-        let inner = StepLrSchedulerConfig::new(ctx.base_lr, step_size)
-            .with_gamma(self.config.gamma)
-            .init()
-            .map_err(|e| Error::config("scheduler", e))?;
-        self.inner = Some(inner);
-        self.ctx = Some(*ctx);
+        self.plan = Some((ctx.base_lr, step_size.max(1)));
         self.steps = 0;
         Ok(())
     }
 
     fn step(&mut self) -> f64 {
-        self.steps += 1;
-        match &mut self.inner {
-            Some(s) => s.step().base(),
-            None => 0.0,
-        }
+        let Some((base, step_size)) = self.plan else {
+            return 0.0;
+        };
+        // As Burn's `StepLrScheduler`: base · gamma^⌊t / step_size⌋ at 0-based step t.
+        let k = i32::try_from(self.steps / step_size).unwrap_or(i32::MAX);
+        self.steps = self.steps.saturating_add(1);
+        base * self.config.gamma.powi(k)
     }
 
     fn state(&self) -> serde_json::Value {
@@ -112,13 +101,10 @@ impl Scheduler for StepDecay {
             .get("steps")
             .and_then(serde_json::Value::as_u64)
             .ok_or_else(|| Error::config("scheduler.state", "expected { steps = N }"))?;
-        let ctx = self
-            .ctx
-            .ok_or_else(|| Error::config("scheduler.state", "restore before start"))?;
-        self.start(&ctx)?;
-        for _ in 0..steps {
-            self.step();
+        if self.plan.is_none() {
+            return Err(Error::config("scheduler.state", "restore before start"));
         }
+        self.steps = steps;
         Ok(())
     }
 }

@@ -312,6 +312,11 @@ impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
             return Err(err("no such file".into()));
         }
         let mut model = self.model()?.clone();
+        let dtypes: Vec<(String, burn::tensor::DType)> = model
+            .collect(None, None, true)
+            .into_iter()
+            .map(|t| (t.name, t.dtype))
+            .collect();
         let mut store = SafetensorsStore::from_file(path);
         let result = model
             .load_from(&mut store)
@@ -322,6 +327,19 @@ impl<M: Classifier> TrainableModel for ClassifierAdapter<M> {
                 result.missing.len(),
                 result.errors
             )));
+        }
+        // Burn keeps a loaded tensor's own dtype (a half-precision file loads as F16), but
+        // the model computes in one: a tensor of another dtype is refused here rather than
+        // left to fail in the first matrix product.
+        for t in model.collect(None, None, true) {
+            if let Some((_, want)) = dtypes.iter().find(|(n, _)| *n == t.name)
+                && *want != t.dtype
+            {
+                return Err(err(format!(
+                    "does not match this model: tensor `{}` is {:?} in the file, the model's is {want:?}",
+                    t.name, t.dtype
+                )));
+            }
         }
         self.model = Some(model.fork(&self.device));
         // An average of the weights that were replaced means nothing for the loaded ones.
@@ -373,6 +391,73 @@ mod tests {
         let fc = &adapter.model().expect("model").fc;
         let norm = fc.weight.val().abs().sum() + fc.bias.as_ref().expect("bias").val().abs().sum();
         (first, scalar(norm))
+    }
+
+    /// A safetensors file of `tensors` (name, dtype, shape, little-endian bytes).
+    fn safetensors(tensors: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
+        let mut header = serde_json::Map::new();
+        let mut data = Vec::new();
+        for (name, dtype, shape, bytes) in tensors {
+            let offsets = [data.len(), data.len() + bytes.len()];
+            header.insert(
+                name.to_string(),
+                serde_json::json!({ "dtype": dtype, "shape": shape, "data_offsets": offsets }),
+            );
+            data.extend_from_slice(bytes);
+        }
+        let header = serde_json::Value::Object(header).to_string().into_bytes();
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend(header);
+        out.extend(data);
+        out
+    }
+
+    /// Found by fuzzing the checkpoint reader (`fuzz/`, target `checkpoint`): a checkpoint
+    /// with a half-precision tensor of the right shape loaded, and the model then panicked
+    /// in its first forward pass (a dtype mismatch in the matrix product).
+    #[test]
+    fn a_checkpoint_tensor_of_another_dtype_is_a_checkpoint_error() {
+        let device = Device::flex().autodiff();
+        let tiny = crate::with_seed(&device, 4, || Tiny {
+            fc: LinearConfig::new(4, 3).init(&device),
+        });
+        let mut m = ClassifierAdapter::new(tiny, &OptimizerConfig::default(), &device);
+        let dir = std::env::temp_dir().join(format!("kiln-adapter-dtype-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("half.safetensors");
+        let f32s = |n: usize| {
+            (0..n)
+                .flat_map(|i| (i as f32 / 10.0).to_le_bytes())
+                .collect()
+        };
+        let f16s = |n: usize| vec![0u8; 2 * n];
+        std::fs::write(
+            &path,
+            safetensors(&[
+                ("fc.weight", "F32", &[4, 3], f32s(12)),
+                ("fc.bias", "F32", &[3], f32s(3)),
+            ]),
+        )
+        .expect("write");
+        m.load(&path)
+            .expect("an F32 checkpoint of this shape loads");
+        std::fs::write(
+            &path,
+            safetensors(&[
+                ("fc.weight", "F16", &[4, 3], f16s(12)),
+                ("fc.bias", "F32", &[3], f32s(3)),
+            ]),
+        )
+        .expect("write");
+        let err = m.load(&path).expect_err("an F16 tensor").to_string();
+        assert!(
+            err.contains("half.safetensors") && err.contains("fc.weight") && err.contains("F16"),
+            "{err}"
+        );
+        // The refused file left the model as it was.
+        let x = Tensor::<4>::zeros([2, 1, 2, 2], &device);
+        m.predict_proba(x).expect("the model still predicts");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
