@@ -14,7 +14,6 @@ mod netns;
 #[path = "support/mod.rs"]
 mod support;
 use netns::Network;
-use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::process::Stdio;
 use support::*;
@@ -116,35 +115,5 @@ fn a_worker_host_cut_off_mid_trial_loses_and_duplicates_nothing() {
     assert!(out.status.success(), "show: {}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let all = report["studies"][0]["trials"].as_array().expect("trials");
-    let numbers: Vec<u64> = all
-        .iter()
-        .map(|t| t["number"].as_u64().expect("n"))
-        .collect();
-    assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>());
-    let finished: Vec<&serde_json::Value> = all
-        .iter()
-        .filter(|t| t["state"] == "COMPLETE" || t["state"] == "PRUNED")
-        .collect();
-    let failed: Vec<&serde_json::Value> = all.iter().filter(|t| t["state"] == "FAIL").collect();
-    assert_eq!(finished.len(), trials, "the budget ran once: {all:?}");
-    assert_eq!(
-        failed.len() + finished.len(),
-        all.len(),
-        "nothing left running: {all:?}"
-    );
-    assert!(!failed.is_empty(), "the cut-off trial was failed: {all:?}");
-    for t in &failed {
-        assert!(
-            t["reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("stopped beating")),
-            "{t}"
-        );
-        assert!(
-            finished.iter().any(|f| f["params"] == t["params"]),
-            "the cut-off point was evaluated again: {t}"
-        );
-    }
-    let points: BTreeSet<String> = finished.iter().map(|t| t["params"].to_string()).collect();
-    assert_eq!(points.len(), finished.len(), "no point ran twice");
+    assert_interrupted_study_whole(all, trials);
 }

@@ -99,39 +99,7 @@ fn workers_on_separate_hosts_share_a_postgres_study_and_survive_one_killed_mid_t
     let report = show_at(&host("host-a"), &url);
     let study = &report["studies"][0];
     let all = study["trials"].as_array().expect("trials");
-    // Every trial number once, 0..n.
-    let numbers: Vec<u64> = all
-        .iter()
-        .map(|t| t["number"].as_u64().expect("n"))
-        .collect();
-    assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>());
-    // The budget ran once: `trials` finished trials besides the interrupted one(s), each
-    // interrupted trial failed with the stale reason and its point evaluated again.
-    let interrupted: Vec<&serde_json::Value> =
-        all.iter().filter(|t| t["state"] == "FAIL").collect();
-    let finished: Vec<&serde_json::Value> = all
-        .iter()
-        .filter(|t| t["state"] == "COMPLETE" || t["state"] == "PRUNED")
-        .collect();
-    assert_eq!(finished.len(), trials, "{all:?}");
-    assert!(
-        !interrupted.is_empty() && interrupted.len() + finished.len() == all.len(),
-        "the killed worker's trial is failed, nothing else is: {all:?}"
-    );
-    for t in &interrupted {
-        assert!(
-            t["reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("stopped beating")),
-            "{t}"
-        );
-        assert!(
-            finished.iter().any(|f| f["params"] == t["params"]),
-            "the interrupted point was evaluated again: {t}"
-        );
-    }
-    let points: BTreeSet<String> = finished.iter().map(|t| t["params"].to_string()).collect();
-    assert_eq!(points.len(), finished.len(), "no point ran twice");
+    assert_interrupted_study_whole(all, trials);
     assert!(
         host("host-a").join("summary.json").is_file(),
         "the owner finished the pipeline"

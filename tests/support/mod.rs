@@ -131,3 +131,44 @@ pub fn assert_clean_error(out: &Output, needles: &[&str]) {
         assert!(err.contains(n), "`{n}` not in: {err}");
     }
 }
+
+/// The audit of a study some of whose trials were interrupted (a worker killed or cut
+/// off): trial numbers `0..n` once each, `trials` finished, the rest failed as stale, each
+/// failed point evaluated again, and no point finished twice.
+pub fn assert_interrupted_study_whole(all: &[serde_json::Value], trials: usize) {
+    let numbers: Vec<u64> = all
+        .iter()
+        .map(|t| t["number"].as_u64().expect("n"))
+        .collect();
+    assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>());
+    let finished: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|t| t["state"] == "COMPLETE" || t["state"] == "PRUNED")
+        .collect();
+    let failed: Vec<&serde_json::Value> = all.iter().filter(|t| t["state"] == "FAIL").collect();
+    assert_eq!(finished.len(), trials, "the budget ran once: {all:?}");
+    assert_eq!(
+        failed.len() + finished.len(),
+        all.len(),
+        "nothing left running: {all:?}"
+    );
+    assert!(
+        !failed.is_empty(),
+        "the interrupted trial was failed: {all:?}"
+    );
+    for t in &failed {
+        assert!(
+            t["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("stopped beating")),
+            "{t}"
+        );
+        assert!(
+            finished.iter().any(|f| f["params"] == t["params"]),
+            "the interrupted point was evaluated again: {t}"
+        );
+    }
+    let points: std::collections::BTreeSet<String> =
+        finished.iter().map(|t| t["params"].to_string()).collect();
+    assert_eq!(points.len(), finished.len(), "no point ran twice");
+}
