@@ -100,3 +100,81 @@ pub fn augment(repeats: usize, seed: u64, json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// What `kiln bench train` was asked.
+pub struct TrainArgs {
+    pub mnist: Option<std::path::PathBuf>,
+    pub devices: Vec<String>,
+    pub models: Vec<String>,
+    pub batch: usize,
+    pub repeats: usize,
+    pub warmup: usize,
+    pub json: bool,
+}
+
+/// `kiln bench train`: one row per (device, model).
+pub fn train(args: TrainArgs) -> Result<()> {
+    use anyhow::Context;
+    use kiln_engine::bench_train::{TrainBench, built_devices};
+    let registry = crate::registry()?;
+    let data = match &args.mnist {
+        Some(dir) => serde_json::json!({ "kind": "mnist", "path": dir, "valid_fraction": 0.1 }),
+        None => serde_json::json!({ "kind": "glyphs", "train": 3600, "valid": 400, "size": 28 }),
+    };
+    let data = kiln_core::PluginSpec::from_value(&data, "dataset")?;
+    let splits = registry
+        .build_dataset(&data, &kiln_core::BuildContext::new(0).with_key("dataset"))?
+        .load()
+        .context("loading the benchmark's data")?;
+    let devices = if args.devices.is_empty() {
+        built_devices().into_iter().map(String::from).collect()
+    } else {
+        args.devices
+    };
+    let bench = TrainBench {
+        registry: &registry,
+        train: &splits.train,
+        spec: &splits.spec,
+        batch: args.batch,
+        warmup_steps: args.warmup,
+        repeats: args.repeats,
+        seed: 0,
+    };
+    if !args.json {
+        println!(
+            "{} training images of {}×{}×{}; batch {}, {} warm-up steps, median of {} epoch(s)",
+            splits.train.len(),
+            splits.spec.shape.height,
+            splits.spec.shape.width,
+            splits.spec.shape.channels,
+            args.batch,
+            args.warmup,
+            args.repeats
+        );
+        println!(
+            "{:<10} {:<6} {:>9} {:>8} {:>10} {:>11}",
+            "device", "model", "params", "samples", "s/epoch", "samples/s"
+        );
+    }
+    for device in &devices {
+        for model in &args.models {
+            let row = bench
+                .run(device, model)
+                .with_context(|| format!("{model} on {device}"))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&row)?);
+            } else {
+                println!(
+                    "{:<10} {:<6} {:>9} {:>8} {:>10.3} {:>11.1}",
+                    row.device,
+                    row.model,
+                    row.num_params,
+                    row.samples,
+                    row.seconds,
+                    row.samples_per_s
+                );
+            }
+        }
+    }
+    Ok(())
+}

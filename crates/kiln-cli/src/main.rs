@@ -198,6 +198,33 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Training throughput (samples/s) of the built-in CNN and MLP on each backend this
+    /// binary was built with: one epoch of optimisation steps after a warm-up, batch 64.
+    /// `docs/scripts/bench_train_pytorch.py` measures PyTorch on the same data.
+    Train {
+        /// An MNIST folder (IDX files; its training split, less 10 % for validation);
+        /// default: 3,600 generated 28×28 glyphs.
+        #[arg(long, value_name = "DIR")]
+        mnist: Option<PathBuf>,
+        /// Devices, comma-separated (default: every backend built: cpu, tch:cpu, cuda:0).
+        #[arg(long, value_delimiter = ',')]
+        devices: Vec<String>,
+        /// Models, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "cnn,mlp")]
+        models: Vec<String>,
+        /// Samples per batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Timed epochs, each on a fresh model; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Untimed steps before each timed epoch.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Augmentation throughput on synthetic data: hflip, affine, brightness and contrast on
     /// 10,000 28×28×1 images (batches of 256) and 1,000 224×224×3 images (batches of 32).
     Augment {
@@ -408,6 +435,26 @@ fn main_inner(cli: Cli) -> Result<()> {
                     json,
                 },
         } => bench::augment(repeats, seed, json),
+        Command::Bench {
+            what:
+                BenchCommand::Train {
+                    mnist,
+                    devices,
+                    models,
+                    batch,
+                    repeats,
+                    warmup,
+                    json,
+                },
+        } => bench::train(bench::TrainArgs {
+            mnist,
+            devices,
+            models,
+            batch,
+            repeats,
+            warmup,
+            json,
+        }),
         Command::Bench {
             what:
                 BenchCommand::Study {

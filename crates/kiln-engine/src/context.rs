@@ -111,10 +111,20 @@ impl RunContext {
         recipe: &Recipe,
         seed: u64,
     ) -> kiln_core::Result<Box<dyn TrainableModel>> {
+        self.build_model_on(&self.device, recipe, seed)
+    }
+
+    /// A fresh model for `recipe` on `device` (a study's slot), initialised from `seed`.
+    pub fn build_model_on(
+        &self,
+        device: &Device,
+        recipe: &Recipe,
+        seed: u64,
+    ) -> kiln_core::Result<Box<dyn TrainableModel>> {
         let factory = self
             .registry
             .build_model(&recipe.model, &self.build_ctx("model", seed))?;
-        let device = self.device.clone().autodiff();
+        let device = device.clone().autodiff();
         kiln_core::with_seed(&device, seed, || {
             factory.build(&self.splits.spec, &recipe.optimizer, &device)
         })
@@ -140,7 +150,20 @@ impl RunContext {
         spec: &TrainSpec<'_>,
         on_epoch: &mut dyn FnMut(&EpochReport) -> kiln_core::Result<Control>,
     ) -> Result<TrainOutcome> {
-        let mut model = self.build_model(spec.recipe, spec.seed)?;
+        self.train_on(&self.device, stage, trial, spec, on_epoch)
+    }
+
+    /// [`RunContext::train`] on `device` instead of the run's: a study trial on its slot.
+    /// Batches follow the model, so the whole run stays on `device`.
+    pub fn train_on(
+        &self,
+        device: &Device,
+        stage: &str,
+        trial: Option<u64>,
+        spec: &TrainSpec<'_>,
+        on_epoch: &mut dyn FnMut(&EpochReport) -> kiln_core::Result<Control>,
+    ) -> Result<TrainOutcome> {
+        let mut model = self.build_model_on(device, spec.recipe, spec.seed)?;
         let mut scheduler_state = None;
         if let Some(init) = &spec.init_from {
             let path = self.run_dir.join(init);

@@ -51,6 +51,35 @@ fn tch(_: Option<usize>) -> Result<Device, String> {
     )
 }
 
+/// The device slot a worker is pinned to.
+pub(crate) struct PinnedSlot<'a> {
+    pub at: &'a crate::config::DeviceSlot,
+    pub device: &'a Device,
+    /// Whether `devices` placed it (then failures name the device).
+    pub pinned: bool,
+}
+
+impl PinnedSlot<'_> {
+    /// A trial's failure reason; a device that ran out of memory is said so, with its name,
+    /// whatever words the backend used (CubeCL's `OutOfMemory`, CUDA's
+    /// `CUDA_ERROR_OUT_OF_MEMORY`, LibTorch's `CUDA out of memory`).
+    pub fn failure(&self, message: &str) -> String {
+        if is_out_of_memory(message) {
+            format!("out of memory on {}: {message}", self.at)
+        } else if self.pinned {
+            format!("{message} (on {})", self.at)
+        } else {
+            message.to_string()
+        }
+    }
+}
+
+/// Whether a backend's error or panic message says a device allocation failed.
+fn is_out_of_memory(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("out of memory") || m.contains("outofmemory") || m.contains("out_of_memory")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -62,5 +91,39 @@ mod tests {
                 .contains("unknown device")
         );
         assert!(super::parse("cuda:x").is_err());
+    }
+
+    #[test]
+    fn out_of_memory_is_named_with_its_device_in_every_backend_wording() {
+        let at = crate::config::DeviceSlot {
+            device: "cuda:1".into(),
+            slot: 2,
+        };
+        let device = super::Device::flex();
+        let slot = super::PinnedSlot {
+            at: &at,
+            device: &device,
+            pinned: true,
+        };
+        for message in [
+            "panicked: called `Result::unwrap()` on an `Err` value: OutOfMemory",
+            "CUDA_ERROR_OUT_OF_MEMORY",
+            "Torch(\"CUDA out of memory. Tried to allocate 2.00 GiB\")",
+        ] {
+            let reason = slot.failure(message);
+            assert!(
+                reason.starts_with("out of memory on cuda:1 slot 2: "),
+                "{reason}"
+            );
+        }
+        assert_eq!(
+            slot.failure("shape mismatch"),
+            "shape mismatch (on cuda:1 slot 2)"
+        );
+        let unpinned = super::PinnedSlot {
+            pinned: false,
+            ..slot
+        };
+        assert_eq!(unpinned.failure("shape mismatch"), "shape mismatch");
     }
 }

@@ -18,6 +18,7 @@
 pub mod ask_tell;
 pub mod bench;
 pub mod bench_augment;
+pub mod bench_train;
 pub mod checkpoint;
 pub mod config;
 pub mod context;

@@ -219,14 +219,31 @@ pub fn run(
         ..env
     };
     let epochs = config.epochs.unwrap_or(ctx.pipeline.trainer.epochs);
-    let workers = config.workers.unwrap_or(ctx.pipeline.workers).max(1);
+    let slots = ctx.pipeline.study_slots(config.workers);
+    let workers = slots.len();
+    // Each worker's device, parsed once (validation already accepted every name).
+    let slot_devices = slots
+        .iter()
+        .map(|s| {
+            crate::device::parse(&s.device)
+                .map_err(|m| EngineError::Core(Error::config(format!("{key}.devices"), m)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let pinned = ctx.pipeline.slots_bounded;
     let before = storage
         .trials(study.id)?
         .iter()
         .filter(|t| counts_as_done(t))
         .count();
+    let on = if pinned {
+        let devices: std::collections::BTreeSet<&str> =
+            slots.iter().map(|s| s.device.as_str()).collect();
+        format!(" on {}", devices.into_iter().collect::<Vec<_>>().join(", "))
+    } else {
+        String::new()
+    };
     ctx.progress.line(&format!(
-        "[{name}] study `{}`: {} of {} trials done; {} worker(s), {epochs} epoch(s) per trial, objective {}",
+        "[{name}] study `{}`: {} of {} trials done; {} worker(s){on}, {epochs} epoch(s) per trial, objective {}",
         study_name(&ctx.pipeline.name, name),
         before,
         config.trials,
@@ -249,7 +266,12 @@ pub fn run(
         sh.error.get_or_insert(e);
     };
     let waiting_said = std::sync::atomic::AtomicBool::new(false);
-    let worker = |_: usize| {
+    let worker = |w: usize| {
+        let slot = crate::device::PinnedSlot {
+            at: &slots[w],
+            device: &slot_devices[w],
+            pinned,
+        };
         loop {
             let job = match claim(ctx, study, space, config.trials, epochs, &shared) {
                 Ok(Claim::Job(job)) => job,
@@ -279,15 +301,15 @@ pub fn run(
             };
             let started = Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                run_trial(ctx, index, name, study, &job, &env)
+                run_trial(ctx, index, name, study, &job, &env, &slot)
             }))
             .unwrap_or_else(|p| {
                 Ok(Outcome::Failed {
-                    reason: format!("panicked: {}", panic_message(p.as_ref())),
+                    reason: slot.failure(&format!("panicked: {}", panic_message(p.as_ref()))),
                 })
             })
             .unwrap_or_else(|e| Outcome::Failed {
-                reason: e.to_string(),
+                reason: slot.failure(&e.to_string()),
             });
             if let Err(e) = record(ctx, name, study, &job, outcome, started, &shared) {
                 let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -460,7 +482,14 @@ fn run_trial(
     study: &StudyRef<'_>,
     job: &Job,
     env: &TrialEnv<'_>,
+    slot: &crate::device::PinnedSlot<'_>,
 ) -> Result<Outcome> {
+    if slot.pinned {
+        // Where the trial ran, for the report and for finding a bad device afterwards.
+        let at = serde_json::json!({ "device": slot.at.device, "slot": slot.at.slot });
+        ctx.storage
+            .set_trial_attr(job.id, "kiln:device", &at, false)?;
+    }
     let mut recipe = ctx.recipe(&job.params)?;
     // The study's first objective is what epochs report and checkpoints are chosen by.
     if let Some(first) = study.objectives.first() {
@@ -531,7 +560,7 @@ fn run_trial(
             PruneDecision::Prune(reason) => Control::Stop(reason),
         })
     };
-    let out = ctx.train(stage, Some(job.number), &spec, &mut on_epoch)?;
+    let out = ctx.train_on(slot.device, stage, Some(job.number), &spec, &mut on_epoch)?;
     let checkpoint = out.best_checkpoint().map(|c| c.path.clone());
     let Some(best) = out.best() else {
         // Not one epoch finished: a divergence in the first epoch.

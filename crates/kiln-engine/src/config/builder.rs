@@ -136,6 +136,16 @@ impl PipelineBuilder {
         self.set("workers", json!(workers))
     }
 
+    /// The devices a study's trials are spread over (`["cuda:0", "cuda:1"]`).
+    pub fn devices(self, devices: &[&str]) -> Self {
+        self.set("devices", json!(devices))
+    }
+
+    /// Trials each of `devices` trains at once.
+    pub fn slots_per_device(self, slots: usize) -> Self {
+        self.set("slots_per_device", json!(slots))
+    }
+
     /// The dataset plugin.
     pub fn dataset(self, spec: PluginSpec) -> Self {
         self.set("dataset", table(&spec))

@@ -16,7 +16,9 @@ pub use builder::{PipelineBuilder, TuneBuilder, plugin};
 pub use kiln_core::{Objective, Recipe, TrainerConfig};
 pub use locate::line_of;
 pub use overrides::apply_override;
-pub use pipeline::{Pipeline, PipelineConfig, PipelineStage, describe};
+pub use pipeline::{
+    DeviceSlot, MAX_SLOTS_PER_DEVICE, Pipeline, PipelineConfig, PipelineStage, describe,
+};
 pub use study_plan::{StudyPlan, TuneStage};
 
 use crate::error::{EngineError, Result};

@@ -8,13 +8,12 @@ use kiln_core::{
 use serde::Deserialize;
 use std::path::PathBuf;
 
-fn default_device() -> String {
-    "cpu".into()
-}
-
-fn one() -> usize {
+fn default_slots() -> usize {
     1
 }
+
+/// The most trials one device may train at once.
+pub const MAX_SLOTS_PER_DEVICE: usize = 64;
 
 /// A pipeline file as written (structure checked, meaning not yet).
 #[derive(Debug, Clone, Deserialize)]
@@ -25,12 +24,16 @@ pub struct PipelineConfig {
     /// Every random draw derives from it.
     #[serde(default)]
     pub seed: u64,
-    /// `cpu`, `cuda:N`, `tch:cpu` or `tch:cuda:N`.
-    #[serde(default = "default_device")]
-    pub device: String,
-    /// Trials trained at once.
-    #[serde(default = "one")]
-    pub workers: usize,
+    /// `cpu`, `cuda:N`, `tch:cpu` or `tch:cuda:N`; `devices[0]`, else `cpu`, if absent.
+    pub device: Option<String>,
+    /// Devices a study's trials are spread over, `slots_per_device` trials on each at once.
+    #[serde(default)]
+    pub devices: Vec<String>,
+    /// Trials one device of `devices` trains at once.
+    #[serde(default = "default_slots")]
+    pub slots_per_device: usize,
+    /// Trials trained at once (default: one per device slot, else 1).
+    pub workers: Option<usize>,
     /// `{ kind = "...", ... }`
     pub dataset: serde_json::Value,
     /// `{ kind = "...", ... }`
@@ -79,8 +82,14 @@ pub struct Pipeline {
     pub name: String,
     /// The root seed.
     pub seed: u64,
-    /// The device string.
+    /// The device of stages other than `tune`.
     pub device: String,
+    /// The slots a study's workers are pinned to, one worker each, spread over the devices
+    /// first: with `devices = ["cuda:0", "cuda:1"]` and two slots each, worker 0 gets
+    /// `cuda:0` slot 0, worker 1 `cuda:1` slot 0, worker 2 `cuda:0` slot 1…
+    pub slots: Vec<DeviceSlot>,
+    /// Whether `devices` was given: then a study may not have more workers than slots.
+    pub slots_bounded: bool,
     /// Default trials at once.
     pub workers: usize,
     /// The dataset.
@@ -127,9 +136,26 @@ impl Pipeline {
         registry: &Registry,
     ) -> Result<Pipeline> {
         let loc = |e: Error| source.locate(e);
-        if config.workers == 0 {
+        if config.workers == Some(0) {
             return Err(source.error("workers", "must be at least 1"));
         }
+        let (device, slots) = device_slots(&config, source)?;
+        let slots_bounded = !config.devices.is_empty();
+        let workers = match config.workers {
+            Some(w) if slots_bounded && w > slots.len() => {
+                return Err(source.error(
+                    "workers",
+                    format!(
+                        "{w} workers but only {} device slots ({} device(s) × slots_per_device {})",
+                        slots.len(),
+                        config.devices.len(),
+                        config.slots_per_device
+                    ),
+                ));
+            }
+            Some(w) => w,
+            None => slots.len(),
+        };
         if !config.trainer.objective.per_epoch() {
             return Err(source.error("trainer.objective", "must be val_accuracy or val_loss"));
         }
@@ -137,7 +163,6 @@ impl Pipeline {
             .trainer
             .check()
             .map_err(|(key, message)| source.error(key, message))?;
-        crate::device::parse(&config.device).map_err(|m| source.error("device", m))?;
         let base_dir = source
             .path
             .parent()
@@ -151,8 +176,10 @@ impl Pipeline {
         let mut p = Pipeline {
             name: config.name.clone(),
             seed: config.seed,
-            device: config.device.clone(),
-            workers: config.workers,
+            device,
+            slots,
+            slots_bounded,
+            workers,
             dataset: spec(&config.dataset, "dataset").map_err(loc)?,
             model: spec(&config.model, "model").map_err(loc)?,
             optimizer: config.optimizer.clone(),
@@ -185,7 +212,9 @@ impl Pipeline {
 
         let base = serde_json::json!({
             "seed": config.seed,
-            "device": config.device,
+            // Where trials run (`devices`, slots, workers) is not hashed: moving a study to
+            // more devices keeps its finished stages.
+            "device": p.device,
             "dataset": config.dataset,
             "model": config.model,
             "optimizer": config.optimizer,
@@ -259,6 +288,15 @@ impl Pipeline {
                 }
                 None
             };
+            if let Some(w) = study.as_ref().and_then(|plan| plan.config.workers)
+                && p.slots_bounded
+                && w > p.slots.len()
+            {
+                return Err(source.error(
+                    &format!("{key}.workers"),
+                    format!("{w} workers but only {} device slots", p.slots.len()),
+                ));
+            }
             chain = fnv1a(&[&chain, &raw.to_string()]);
             p.stages.push(PipelineStage {
                 name,
@@ -273,6 +311,21 @@ impl Pipeline {
             return Err(source.error("stages", "the pipeline has no [[stages]]"));
         }
         Ok(p)
+    }
+
+    /// The slots of a study with `workers` (the stage's own, else the pipeline's): the
+    /// first of the device slots, or that many on `device` where no `devices` was given.
+    pub fn study_slots(&self, workers: Option<usize>) -> Vec<DeviceSlot> {
+        let n = workers.unwrap_or(self.workers).max(1);
+        if self.slots_bounded {
+            return self.slots.iter().take(n).cloned().collect();
+        }
+        (0..n)
+            .map(|slot| DeviceSlot {
+                device: self.device.clone(),
+                slot,
+            })
+            .collect()
     }
 
     /// Checks that `name` is an earlier stage of one of `kinds` (any if empty).
@@ -407,6 +460,71 @@ pub use kiln_core::space::describe;
 /// Pipeline and stage names become parts of file names (the default run directory, each
 /// stage's checkpoints), so they must stay one path component: no separators, no control
 /// characters, not `.` or `..`, not hidden. Anything else (spaces, `<`, Unicode) is fine.
+/// One place a study worker trains: a device and which of its slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSlot {
+    /// The device name, as written (`cuda:0`).
+    pub device: String,
+    /// The slot on that device, from 0.
+    pub slot: usize,
+}
+
+impl std::fmt::Display for DeviceSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} slot {}", self.device, self.slot)
+    }
+}
+
+/// The device of the plain stages and the slots of a study, every name checked against
+/// this build (a `cuda:0` in a build without CUDA is refused here, naming its key).
+fn device_slots(config: &PipelineConfig, source: &Source) -> Result<(String, Vec<DeviceSlot>)> {
+    let per = config.slots_per_device;
+    if per == 0 || per > MAX_SLOTS_PER_DEVICE {
+        return Err(source.error(
+            "slots_per_device",
+            format!("must be 1 to {MAX_SLOTS_PER_DEVICE}, not {per}"),
+        ));
+    }
+    let mut parsed = Vec::new();
+    for (i, name) in config.devices.iter().enumerate() {
+        let key = format!("devices[{i}]");
+        let device = crate::device::parse(name).map_err(|m| source.error(&key, m))?;
+        if let Some(j) = parsed.iter().position(|d| *d == device) {
+            return Err(source.error(
+                &key,
+                format!("`{name}` is the same device as devices[{j}]; use slots_per_device for more trials on one device"),
+            ));
+        }
+        parsed.push(device);
+    }
+    let device = match (&config.device, config.devices.first()) {
+        (Some(d), _) => d.clone(),
+        (None, Some(first)) => first.clone(),
+        (None, None) => "cpu".to_string(),
+    };
+    crate::device::parse(&device).map_err(|m| source.error("device", m))?;
+    if config.devices.is_empty() {
+        // No `devices`: every worker trains on `device`, as many as `workers` says.
+        let workers = config.workers.unwrap_or(1);
+        let slots = (0..workers)
+            .map(|slot| DeviceSlot {
+                device: device.clone(),
+                slot,
+            })
+            .collect();
+        return Ok((device, slots));
+    }
+    let slots = (0..per)
+        .flat_map(|slot| {
+            config.devices.iter().map(move |d| DeviceSlot {
+                device: d.clone(),
+                slot,
+            })
+        })
+        .collect();
+    Ok((device, slots))
+}
+
 fn check_path_safe(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() {
         return Err("must not be empty".into());
