@@ -69,10 +69,10 @@ impl Storage {
         if stale.is_empty() {
             return Ok(0);
         }
-        let trials = self.trials(study)?;
         let mut recovered = 0;
         for number in stale {
-            let Some(t) = trials.iter().find(|t| t.number == number) else {
+            // One trial read each: recovery runs inside claims, and a long study has many.
+            let Some(t) = self.trial(study, number)? else {
                 continue;
             };
             let id = self.trial_id(study, number)?;
