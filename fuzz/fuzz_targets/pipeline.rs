@@ -17,6 +17,7 @@ use kiln_augment as _;
 use kiln_datasets as _;
 use kiln_ensemble as _;
 use kiln_models as _;
+use kiln_pruners as _;
 use kiln_schedulers as _;
 use kiln_search as _;
 use kiln_stages as _;

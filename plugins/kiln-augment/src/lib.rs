@@ -71,32 +71,44 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "flip each image upside down with probability `p`",
         |params, ctx| Ok(Box::new(VFlip::from_params(params, ctx)?)),
     )?;
-    for (kind, op, summary) in [
-        (
-            "brightness",
-            ColourOp::Brightness,
-            "shift each image's brightness (exposure) by its own amount",
-        ),
-        (
-            "contrast",
-            ColourOp::Contrast,
-            "scale each image's contrast around its mean",
-        ),
-        (
-            "gamma",
-            ColourOp::Gamma,
-            "raise each image to its own gamma",
-        ),
-        (
-            "saturation",
-            ColourOp::Saturation,
-            "scale each RGB image's saturation around its luma",
-        ),
-    ] {
-        r.augmenter(kind, summary, move |params, ctx| {
-            Ok(Box::new(Colour::from_params(op, params, ctx)?))
-        })?;
-    }
+    r.augmenter(
+        "brightness",
+        "shift each image's brightness (exposure) by its own amount",
+        |params, ctx| {
+            Ok(Box::new(Colour::from_params(
+                ColourOp::Brightness,
+                params,
+                ctx,
+            )?))
+        },
+    )?;
+    r.augmenter(
+        "contrast",
+        "scale each image's contrast around its mean",
+        |params, ctx| {
+            Ok(Box::new(Colour::from_params(
+                ColourOp::Contrast,
+                params,
+                ctx,
+            )?))
+        },
+    )?;
+    r.augmenter(
+        "gamma",
+        "raise each image to its own gamma",
+        |params, ctx| Ok(Box::new(Colour::from_params(ColourOp::Gamma, params, ctx)?)),
+    )?;
+    r.augmenter(
+        "saturation",
+        "scale each RGB image's saturation around its luma",
+        |params, ctx| {
+            Ok(Box::new(Colour::from_params(
+                ColourOp::Saturation,
+                params,
+                ctx,
+            )?))
+        },
+    )?;
     r.augmenter(
         "hue",
         "turn each RGB image's hue by its own share of a turn",
@@ -107,32 +119,32 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "rotate, shear, scale and shift each image by its own draw (one batched warp)",
         |params, ctx| Ok(Box::new(Affine::from_params(params, ctx, None)?)),
     )?;
-    for (kind, part, summary) in [
-        (
-            "rotate",
-            "degrees",
-            "rotate each image by its own angle in [-degrees, degrees]",
-        ),
-        (
-            "shear",
-            "shear",
-            "shear each image horizontally by its own angle",
-        ),
-        (
-            "scale",
-            "scale",
-            "zoom each image by its own factor in [1 - scale, 1 + scale]",
-        ),
-        (
-            "translate",
-            "translate",
-            "shift each image by its own share of the side",
-        ),
-    ] {
-        r.augmenter(kind, summary, move |params, ctx| {
-            Ok(Box::new(Affine::from_params(params, ctx, Some(part))?))
-        })?;
-    }
+    r.augmenter(
+        "rotate",
+        "rotate each image by its own angle in [-degrees, degrees]",
+        |params, ctx| Ok(Box::new(Affine::from_params(params, ctx, Some("degrees"))?)),
+    )?;
+    r.augmenter(
+        "shear",
+        "shear each image horizontally by its own angle",
+        |params, ctx| Ok(Box::new(Affine::from_params(params, ctx, Some("shear"))?)),
+    )?;
+    r.augmenter(
+        "scale",
+        "zoom each image by its own factor in [1 - scale, 1 + scale]",
+        |params, ctx| Ok(Box::new(Affine::from_params(params, ctx, Some("scale"))?)),
+    )?;
+    r.augmenter(
+        "translate",
+        "shift each image by its own share of the side",
+        |params, ctx| {
+            Ok(Box::new(Affine::from_params(
+                params,
+                ctx,
+                Some("translate"),
+            )?))
+        },
+    )?;
     r.augmenter(
         "cutout",
         "erase a random square of each image",
@@ -157,7 +169,8 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "resized_crop",
         "crop a box of random area and aspect from each image and resize it back",
         |params, ctx| Ok(Box::new(ResizedCrop::from_params(params, ctx)?)),
-    )
+    )?;
+    Ok(())
 }
 
 kiln_core::submit_plugin!(register);

@@ -49,7 +49,8 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "greedy",
         "greedy forward selection with replacement on validation (Caruana et al., 2004)",
         |params, ctx| Ok(Box::new(Greedy::from_params(params, ctx)?)),
-    )
+    )?;
+    Ok(())
 }
 
 kiln_core::submit_plugin!(register);

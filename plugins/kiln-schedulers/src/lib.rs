@@ -36,74 +36,70 @@ pub use reduce_on_plateau::{Monitor, ReduceOnPlateau, ReduceOnPlateauConfig};
 pub use step::{StepConfig, StepDecay};
 pub use warmup::{Warmup, WarmupConfig};
 
-use kiln_core::{BuildContext, Error, Registrar, Result, Scheduler};
-
-/// This crate's schedulers: kind and summary.
-const KINDS: &[(&str, &str)] = &[
-    ("constant", "the base learning rate throughout"),
-    (
-        "step",
-        "multiply the rate by `gamma` every `step_size` iterations (or `step_epochs` epochs)",
-    ),
-    (
-        "multi_step",
-        "multiply the rate by `gamma` at each of `milestones` (iterations) or `milestone_epochs`",
-    ),
-    (
-        "exponential",
-        "multiply the rate by `gamma` every iteration: base · gamma^t",
-    ),
-    (
-        "cosine",
-        "cosine annealing from the base rate to `min_lr` over `period` (or `period_epochs`, \
-         default the whole run), with optional warm restarts (`restarts`, `t_mult`)",
-    ),
-    (
-        "warmup",
-        "linear warm-up over `steps` (or `epochs`) from `start_factor` · base, then the \
-         scheduler `then`",
-    ),
-    (
-        "one_cycle",
-        "Smith's one-cycle policy (PyTorch's OneCycleLR, cosine): up to `max_lr`, then down",
-    ),
-    (
-        "reduce_on_plateau",
-        "multiply the rate by `factor` when `monitor` has not improved for `patience` epochs",
-    ),
-];
-
-/// Builds this crate's scheduler `kind` from its parameters (`ctx.key` names the table).
-/// `warmup` builds its inner schedule through here, since a factory cannot reach the registry.
-fn build(kind: &str, params: &serde_json::Value, ctx: &BuildContext) -> Result<Box<dyn Scheduler>> {
-    Ok(match kind {
-        "constant" => {
-            ctx.parse::<ConstantParams>(params)?;
-            Box::new(ConstantSchedule::default())
-        }
-        "step" => Box::new(StepDecay::from_params(params, ctx)?),
-        "multi_step" => Box::new(MultiStep::from_params(params, ctx)?),
-        "exponential" => Box::new(Exponential::from_params(params, ctx)?),
-        "cosine" => Box::new(Cosine::from_params(params, ctx)?),
-        "warmup" => Box::new(Warmup::from_params(params, ctx)?),
-        "one_cycle" => Box::new(OneCycle::from_params(params, ctx)?),
-        "reduce_on_plateau" => Box::new(ReduceOnPlateau::from_params(params, ctx)?),
-        other => {
-            let known: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
-            return Err(Error::config(
-                format!("{}.kind", ctx.key),
-                format!("unknown scheduler `{other}`; known: {}", known.join(", ")),
-            ));
-        }
-    })
-}
+use kiln_core::{BuildContext, PluginSpec, Registrar, Registry, Result, Scheduler};
 
 /// Registers this crate's plugins.
 pub fn register(r: &mut Registrar<'_>) -> Result<()> {
-    for &(kind, summary) in KINDS {
-        r.scheduler(kind, summary, move |params, ctx| build(kind, params, ctx))?;
-    }
+    r.scheduler(
+        "constant",
+        "the base learning rate throughout",
+        |params, ctx| {
+            ctx.parse::<ConstantParams>(params)?;
+            Ok(Box::new(ConstantSchedule::default()))
+        },
+    )?;
+    r.scheduler(
+        "step",
+        "multiply the rate by `gamma` every `step_size` iterations (or `step_epochs` epochs)",
+        |params, ctx| Ok(Box::new(StepDecay::from_params(params, ctx)?)),
+    )?;
+    r.scheduler(
+        "multi_step",
+        "multiply the rate by `gamma` at each of `milestones` (iterations) or `milestone_epochs`",
+        |params, ctx| Ok(Box::new(MultiStep::from_params(params, ctx)?)),
+    )?;
+    r.scheduler(
+        "exponential",
+        "multiply the rate by `gamma` every iteration: base · gamma^t",
+        |params, ctx| Ok(Box::new(Exponential::from_params(params, ctx)?)),
+    )?;
+    r.scheduler(
+        "cosine",
+        "cosine annealing from the base rate to `min_lr` over `period` (or `period_epochs`, \
+         default the whole run), with optional warm restarts (`restarts`, `t_mult`)",
+        |params, ctx| Ok(Box::new(Cosine::from_params(params, ctx)?)),
+    )?;
+    r.scheduler(
+        "warmup",
+        "linear warm-up over `steps` (or `epochs`) from `start_factor` · base, then the \
+         scheduler `then`",
+        |params, ctx| Ok(Box::new(Warmup::from_params(params, ctx)?)),
+    )?;
+    r.scheduler(
+        "one_cycle",
+        "Smith's one-cycle policy (PyTorch's OneCycleLR, cosine): up to `max_lr`, then down",
+        |params, ctx| Ok(Box::new(OneCycle::from_params(params, ctx)?)),
+    )?;
+    r.scheduler(
+        "reduce_on_plateau",
+        "multiply the rate by `factor` when `monitor` has not improved for `patience` epochs",
+        |params, ctx| Ok(Box::new(ReduceOnPlateau::from_params(params, ctx)?)),
+    )?;
     Ok(())
+}
+
+/// Builds this crate's scheduler `kind` from its parameters (`ctx.key` names the table).
+/// `warmup` builds its inner schedule through here, since a factory cannot reach the
+/// registry: [`register`]'s list is registered into a registry of its own, so there is no
+/// second list of kinds. An unknown kind is an error naming `{ctx.key}.kind`.
+fn build(kind: &str, params: &serde_json::Value, ctx: &BuildContext) -> Result<Box<dyn Scheduler>> {
+    let mut own = Registry::new();
+    register(&mut own.registrar(concat!("crate ", env!("CARGO_PKG_NAME"))))?;
+    let spec = PluginSpec {
+        kind: kind.to_string(),
+        params: params.clone(),
+    };
+    own.build_scheduler(&spec, ctx)
 }
 
 #[derive(serde::Deserialize)]
@@ -131,7 +127,10 @@ mod tests {
             json!({ "kind": "one_cycle" }),
             json!({ "kind": "reduce_on_plateau" }),
         ];
-        assert_eq!(specs.len(), super::KINDS.len());
+        assert_eq!(
+            specs.len(),
+            registry.names(kiln_core::Family::Scheduler).len()
+        );
         for spec in specs {
             let spec = PluginSpec::from_value(&spec, "scheduler").expect("spec");
             registry.build_scheduler(&spec, &ctx).expect("builds");

@@ -1,4 +1,4 @@
-//! kiln's built-in search strategies and pruners.
+//! kiln's built-in search strategies (the pruners are in `kiln-pruners`).
 //!
 //! | strategy | kind | state | notes |
 //! |---|---|---|---|
@@ -9,26 +9,12 @@
 //! | TPE | `tpe` | none (replayed from the study) | univariate or multivariate Parzen estimators, start-up trials, conditional parameters, constant liar, multi-objective split |
 //! | QMC | `qmc` | none (trial n = point n) | scrambled Sobol' (Joe–Kuo numbers, 128 dims) or Halton |
 //! | CMA-ES | `cmaes` | mean, σ, C, paths, generation | (μ/μ_w, λ) with rank-one/rank-μ updates, CSA, optional IPOP restarts; categorical and conditional parameters drawn at random |
-//!
-//! | pruner | kind | parameters (defaults) | notes |
-//! |---|---|---|---|
-//! | median | `median` | n_startup_trials 5, n_warmup_steps 0, interval_steps 1, n_min_trials 1 | below the median of earlier trials at the same step |
-//! | percentile | `percentile` | percentile (required), as median | Optuna's PercentilePruner |
-//! | successive halving | `successive_halving` | min_resource "auto", reduction_factor 4, min_early_stopping_rate 0, bootstrap_count 0 | ASHA: keeps the top 1/rf at each rung |
-//! | Hyperband | `hyperband` | min_resource 1, max_resource "auto", reduction_factor 3 | successive halving in brackets chosen by trial number |
-//! | threshold | `threshold` | lower and/or upper, n_warmup_steps, interval_steps | prunes NaN and values outside the bounds |
-//! | divergence | `divergence` | factor 3.0, n_warmup_steps 0, series `train_loss` | NaN/inf, or a loss above factor × its running minimum (the "sudden surge in cost") |
-//! | patience | `patience` | patience 3, min_delta 0, wrapped | prunes after `patience` steps without improvement (and if the wrapped pruner agrees) |
+//! | NSGA-II | `nsga2` | none (generation by trial number, read from the study) | Pareto rank then crowding distance; uniform or SBX crossover, per-parameter mutation; one or several objectives |
+//! | Gaussian process | `gp` | none (refitted from the study) | Matérn 5/2 with one length scale per parameter, marginal-likelihood fit, expected improvement; categorical and conditional parameters drawn at random |
 
-pub mod prune;
 pub mod search;
 
-use kiln_core::{Registrar, Result};
-
-/// Registers this crate's plugins.
-pub fn register(r: &mut Registrar<'_>) -> Result<()> {
-    search::register(r)?;
-    prune::register(r)
-}
+/// Registers this crate's plugins: the strategies.
+pub use search::register;
 
 kiln_core::submit_plugin!(register);

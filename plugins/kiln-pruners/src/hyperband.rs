@@ -15,7 +15,7 @@
 //! With `max_resource = "auto"`, the maximum is the epochs of the longest completed trial
 //! and nothing is pruned before a trial completes; as the maximum can still change while
 //! trials complete (and with it the brackets), give it explicitly when the epochs are known.
-use super::successive_halving::{Resource, Rungs, auto, parse_resource};
+use crate::successive_halving::{Resource, Rungs, auto, parse_resource};
 use kiln_core::{
     BuildContext, Error, FrozenTrial, PruneDecision, Pruner, Result, StudyView, TrialState,
 };
@@ -199,7 +199,7 @@ impl Pruner for HyperbandPruner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prune::curve;
+    use crate::base::curve;
     use kiln_core::Direction;
 
     const EMPTY: StudyView<'static> = StudyView {

@@ -77,7 +77,7 @@ impl PatiencePruner {
             Some(value) => {
                 let key = format!("{}.wrapped", ctx.key);
                 let spec = PluginSpec::from_value(value, &key)?;
-                let pruner = super::build(&spec.kind, &spec.params, &ctx.with_key(key))?;
+                let pruner = crate::build(&spec.kind, &spec.params, &ctx.with_key(key))?;
                 Some((spec.kind, pruner))
             }
         };
@@ -99,8 +99,8 @@ impl Pruner for PatiencePruner {
         let (earlier, recent) = values.split_at(n - self.patience - 1);
         let dir = study.direction();
         let (Some(before), Some(after)) = (
-            super::best_of(earlier.iter().copied(), dir),
-            super::best_of(recent.iter().copied(), dir),
+            crate::base::best_of(earlier.iter().copied(), dir),
+            crate::base::best_of(recent.iter().copied(), dir),
         ) else {
             return Ok(PruneDecision::Continue);
         };
@@ -132,7 +132,7 @@ impl Pruner for PatiencePruner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prune::curve as trial;
+    use crate::base::curve as trial;
     use kiln_core::TrialState;
 
     fn decide(pruner: &PatiencePruner, dir: Direction, trials: &[FrozenTrial]) -> PruneDecision {

@@ -99,7 +99,7 @@ mod tests {
     use kiln_core::{Direction, TrialState};
 
     fn with_dead(values: &[f64]) -> FrozenTrial {
-        let mut t = super::super::curve(0, TrialState::Running, &[0.5; 3]);
+        let mut t = crate::base::curve(0, TrialState::Running, &[0.5; 3]);
         t.attrs
             .insert("dead_fraction".into(), serde_json::json!(values));
         t
@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(d(&[0.9]), PruneDecision::Continue, "grace epoch");
         assert!(matches!(d(&[0.1, 0.6]), PruneDecision::Prune(r) if r.contains("dead-unit")));
         assert_eq!(d(&[0.9, 0.4]), PruneDecision::Continue);
-        let no_probes = super::super::curve(0, TrialState::Running, &[0.5; 3]);
+        let no_probes = crate::base::curve(0, TrialState::Running, &[0.5; 3]);
         assert_eq!(
             p.should_prune(&view, &no_probes).expect("decides"),
             PruneDecision::Continue

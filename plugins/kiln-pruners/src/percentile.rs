@@ -1,4 +1,4 @@
-use super::{best_of, first_in_interval};
+use crate::base::{best_of, first_in_interval};
 use kiln_core::{
     BuildContext, Direction, Error, FrozenTrial, PruneDecision, Pruner, Result, StudyView,
     TrialState,

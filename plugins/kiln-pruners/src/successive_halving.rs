@@ -254,7 +254,7 @@ impl Pruner for SuccessiveHalvingPruner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prune::curve;
+    use crate::base::curve;
 
     #[test]
     fn conforms() {

@@ -1,4 +1,4 @@
-use super::first_in_interval;
+use crate::base::first_in_interval;
 use kiln_core::{BuildContext, Error, FrozenTrial, PruneDecision, Pruner, Result, StudyView};
 use serde::Deserialize;
 
