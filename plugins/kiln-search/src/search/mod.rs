@@ -19,7 +19,7 @@ pub use random::{RandomConfig, RandomSearch};
 
 use kiln_core::{Registrar, Result};
 
-/// Registers the strategies.
+/// Registers every strategy of this crate (the crate's `register`).
 pub fn register(r: &mut Registrar<'_>) -> Result<()> {
     r.search(
         "random",
@@ -41,10 +41,30 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
         "log-mesh rounds: factor 10 with short trials, then factor 3 around the best with long ones",
         |params, ctx| Ok(Box::new(LogMesh::coarse_to_fine(params, ctx)?)),
     )?;
-    tpe::register(r)?;
-    cmaes::register(r)?;
-    qmc::register(r)?;
-    nsga2::register(r)?;
-    gp::register(r)?;
+    r.search(
+        "tpe",
+        "Tree-structured Parzen Estimator (Optuna-style; multivariate, constant liar, MOTPE)",
+        |params, ctx| Ok(Box::new(tpe::TpeSearch::from_params(params, ctx)?)),
+    )?;
+    r.search(
+        "cmaes",
+        "CMA-ES over the numeric parameters (IPOP restarts optional); state saved exactly",
+        |params, ctx| Ok(Box::new(cmaes::CmaEs::from_params(params, ctx)?)),
+    )?;
+    r.search(
+        "qmc",
+        "scrambled Sobol' or Halton points, trial n = point n; stateless, resumes exactly",
+        |params, ctx| Ok(Box::new(qmc::QmcSearch::from_params(params, ctx)?)),
+    )?;
+    r.search(
+        "nsga2",
+        "NSGA-II genetic algorithm (Pareto rank and crowding; one or several objectives)",
+        |params, ctx| Ok(Box::new(Nsga2Search::from_params(params, ctx)?)),
+    )?;
+    r.search(
+        "gp",
+        "Gaussian-process Bayesian optimisation (Matérn 5/2, expected improvement)",
+        |params, ctx| Ok(Box::new(GpSearch::from_params(params, ctx)?)),
+    )?;
     Ok(())
 }

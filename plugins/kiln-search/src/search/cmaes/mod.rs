@@ -27,7 +27,7 @@ mod exact;
 use cma::Cma;
 
 use kiln_core::{
-    BuildContext, Direction, Error, Family, FrozenTrial, ParamSpec, Params, Registrar, Result, Rng,
+    BuildContext, Direction, Error, Family, FrozenTrial, ParamSpec, Params, Result, Rng,
     SearchSpace, SearchStrategy, StudyView, Suggestion, TrialState,
 };
 use serde::{Deserialize, Serialize};
@@ -385,15 +385,6 @@ impl SearchStrategy for CmaEs {
         };
         Ok(())
     }
-}
-
-/// Registers the `cmaes` strategy.
-pub fn register(r: &mut Registrar<'_>) -> Result<()> {
-    r.search(
-        "cmaes",
-        "CMA-ES over the numeric parameters (IPOP restarts optional); state saved exactly",
-        |params, ctx| Ok(Box::new(CmaEs::from_params(params, ctx)?)),
-    )
 }
 
 #[cfg(test)]

@@ -315,7 +315,7 @@ fn an_interrupted_trial_takes_its_copys_result() {
 
 #[test]
 fn registers_as_cmaes() {
-    let registry = kiln_core::testing::registry_of(register);
+    let registry = kiln_core::testing::registry_of(crate::register);
     let ctx = kiln_core::testing::context(1);
     let spec = kiln_core::testing::spec(serde_json::json!({"kind": "cmaes", "restarts": true}));
     assert!(registry.build_search(&spec, &ctx).is_ok());

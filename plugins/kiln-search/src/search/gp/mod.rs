@@ -22,7 +22,7 @@ mod tests;
 
 pub use sampler::GpSearch;
 
-use kiln_core::{BuildContext, Error, Registrar, Result};
+use kiln_core::{BuildContext, Error, Result};
 use serde::Deserialize;
 
 /// Parameters of [`GpSearch`].
@@ -72,13 +72,4 @@ impl GpSearch {
         let seed = c.seed.unwrap_or(ctx.seed);
         Ok(GpSearch::new(c, seed))
     }
-}
-
-/// Registers this module's strategy.
-pub fn register(r: &mut Registrar<'_>) -> Result<()> {
-    r.search(
-        "gp",
-        "Gaussian-process Bayesian optimisation (Matérn 5/2, expected improvement)",
-        |params, ctx| Ok(Box::new(GpSearch::from_params(params, ctx)?)),
-    )
 }

@@ -36,26 +36,10 @@ fn modelled(space: &SearchSpace) -> Vec<usize> {
         .collect()
 }
 
-/// `erfc(x)` (Numerical Recipes' `erfcc`: fractional error below 1.2e-7).
-fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let r = t * poly.exp();
-    if x >= 0.0 { r } else { 2.0 - r }
-}
-
 /// Expected improvement below `best` of a normal `(mean, sd)`.
 fn expected_improvement(mean: f64, sd: f64, best: f64) -> f64 {
     let z = (best - mean) / sd;
-    let cdf = 0.5 * erfc(-z / std::f64::consts::SQRT_2);
+    let cdf = 0.5 * libm::erfc(-z / std::f64::consts::SQRT_2);
     let pdf = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
     ((best - mean) * cdf + sd * pdf).max(0.0)
 }

@@ -26,7 +26,7 @@ mod variation;
 
 pub use sampler::Nsga2Search;
 
-use kiln_core::{BuildContext, Error, Registrar, Result};
+use kiln_core::{BuildContext, Error, Result};
 use serde::Deserialize;
 
 /// How two parents are combined (`"uniform"` or `"sbx"` in a config).
@@ -120,13 +120,4 @@ impl Nsga2Search {
         let seed = c.seed.unwrap_or(ctx.seed);
         Ok(Nsga2Search::new(c, seed))
     }
-}
-
-/// Registers this module's strategy.
-pub fn register(r: &mut Registrar<'_>) -> Result<()> {
-    r.search(
-        "nsga2",
-        "NSGA-II genetic algorithm (Pareto rank and crowding; one or several objectives)",
-        |params, ctx| Ok(Box::new(Nsga2Search::from_params(params, ctx)?)),
-    )
 }

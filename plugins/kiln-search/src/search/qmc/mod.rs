@@ -13,8 +13,7 @@ pub use halton::Halton;
 pub use sobol::Sobol;
 
 use kiln_core::{
-    BuildContext, Params, Registrar, Result, Rng, SearchSpace, SearchStrategy, StudyView,
-    Suggestion,
+    BuildContext, Params, Result, Rng, SearchSpace, SearchStrategy, StudyView, Suggestion,
 };
 use serde::Deserialize;
 
@@ -119,15 +118,6 @@ impl SearchStrategy for QmcSearch {
         }
         Ok(Suggestion::new(params))
     }
-}
-
-/// Registers the `qmc` strategy.
-pub fn register(r: &mut Registrar<'_>) -> Result<()> {
-    r.search(
-        "qmc",
-        "scrambled Sobol' or Halton points, trial n = point n; stateless, resumes exactly",
-        |params, ctx| Ok(Box::new(QmcSearch::from_params(params, ctx)?)),
-    )
 }
 
 #[cfg(test)]

@@ -205,7 +205,7 @@ fn large_spaces_fall_back_past_the_table() {
 
 #[test]
 fn registers_as_qmc() {
-    let registry = kiln_core::testing::registry_of(register);
+    let registry = kiln_core::testing::registry_of(crate::register);
     let ctx = kiln_core::testing::context(1);
     let spec = kiln_core::testing::spec(serde_json::json!({"kind": "qmc", "sequence": "halton"}));
     assert!(registry.build_search(&spec, &ctx).is_ok());

@@ -1,287 +1,150 @@
 //! Reading the study once per ask: every usable trial's coordinates, and the split into
 //! the "below" (good) and "above" (the rest) groups.
 //!
-//! Like Optuna's TPE: complete trials rank by value (direction-aware); pruned ones come
-//! after all complete ones, those that got further first, then by their last intermediate
-//! value; with the constant liar, running trials join "above" as the worst observations;
-//! failed and waiting trials are ignored. `n_below = min(ceil(gamma * n), max_below)` over
-//! the complete and pruned trials. With several objectives the complete trials are split
-//! by Pareto rank instead (see [`super::pareto`]), and all "below" observations weigh the
-//! same (Optuna 5 dropped MOTPE's hypervolume weights after benchmarking them).
+//! As in Optuna's TPE: complete trials rank by value (direction-aware, NaN last); pruned
+//! ones come after all complete ones, those that got further first, then by their last
+//! intermediate value; with the constant liar, running trials join "above" as the worst
+//! observations; failed and waiting trials are ignored. `n_below = min(ceil(gamma * n),
+//! max_below)` over the complete and pruned trials. With several objectives the complete
+//! trials are split by Pareto rank instead (see [`super::pareto`]), and all "below"
+//! observations weigh the same (Optuna 5 dropped MOTPE's hypervolume weights after
+//! benchmarking them).
 
+use super::TpeConfig;
 use super::axis::Axis;
 use super::pareto;
 use kiln_core::{Direction, FrozenTrial, SearchSpace, StudyView, TrialState};
 use std::cmp::Ordering;
 
-/// How the study is split.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct SplitParams {
-    /// Running trials count as the worst observations.
-    pub constant_liar: bool,
-    /// Fraction of the finished trials that are "below".
-    pub gamma: f64,
-    /// Cap on the "below" group.
-    pub max_below: usize,
-}
-
-/// The usable trials, in study order, as rows of coordinates (one column per parameter of
-/// the space, NaN where the parameter was inactive or unreadable).
+/// The usable trials, in study order, as rows of coordinates: one column per parameter of
+/// the space, NaN where the parameter was inactive or its value is not one of the space's
+/// (the space changed).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Observations {
     /// Columns per row: the number of parameters of the space.
-    pub width: usize,
-    /// `rows × width` coordinates.
-    pub coords: Vec<f64>,
+    width: usize,
+    /// The rows, one after the other.
+    coords: Vec<f64>,
     /// Whether each row is in the "below" group.
     pub below: Vec<bool>,
-    /// Each row's trial number.
-    pub numbers: Vec<u64>,
     /// Whether the study has several objectives (the "below" rows then weigh the same).
     pub multi_objective: bool,
-    /// Buffers of the split, kept between asks.
-    keys: Vec<(Key, usize)>,
-    front: Vec<f64>,
-    front_rows: Vec<usize>,
 }
 
-/// A row's rank key: class (0 complete, 1 pruned, 2 unusable values), two keys, number.
-type Key = (u8, f64, f64, u64);
+/// Where a single-objective trial ranks, best first: complete trials (class 0) by loss,
+/// then pruned ones (class 1) by how far they got (negated step) and their last loss, then
+/// (class 2) multi-objective trials without a finite value per objective; ties go to the
+/// earlier trial. NaN losses are replaced by infinity, so that they rank last.
+type Rank = (u8, f64, f64, u64);
 
-fn cmp_key(a: &Key, b: &Key) -> Ordering {
-    a.0.cmp(&b.0)
+fn rank_order(a: &Rank, b: &Rank) -> Ordering {
+    (a.0.cmp(&b.0))
         .then(a.1.total_cmp(&b.1))
         .then(a.2.total_cmp(&b.2))
         .then(a.3.cmp(&b.3))
 }
 
-/// NaN ranks worst.
-fn finite_or_worst(x: f64) -> f64 {
-    if x.is_nan() { f64::INFINITY } else { x }
+fn nan_last(loss: f64) -> f64 {
+    if loss.is_nan() { f64::INFINITY } else { loss }
 }
 
-/// What the strategy remembers of finished trials between asks, by trial number: their
-/// coordinates and results. Reading a thousand trials' parameter maps (heap nodes and
-/// heap-allocated names) dominates an ask otherwise; a finished trial never changes, so
-/// this is a cache, not state: a fresh or restored strategy rebuilds it from the study and
-/// asks the same. It assumes that a strategy serves one study, where a number names one
-/// trial: a finished trial under a remembered number, in the same state and with as many
-/// parameters, is taken to be the one read before. It is dropped when the space or the
-/// number of objectives changes; running trials are always read afresh.
-#[derive(Debug, Clone, Default)]
-pub(super) struct TrialMemo {
-    space: Option<SearchSpace>,
-    n_objectives: usize,
-    /// By trial number: 0 unknown, 1 complete, 2 pruned.
-    state: Vec<u8>,
-    /// By trial number: how many parameters the trial had.
-    n_params: Vec<u32>,
-    /// `width` coordinates per trial number.
-    coords: Vec<f64>,
-    /// `n_objectives` values per trial number (NaN when missing).
-    values: Vec<f64>,
-    /// Pruned trials' last intermediate `(step, value)`; `step` NaN when none.
-    last: Vec<(f64, f64)>,
-}
-
-const COMPLETE: u8 = 1;
-const PRUNED: u8 = 2;
-
-impl TrialMemo {
-    /// Drops everything unless it was read for `space` and `n_objectives`.
-    fn check(&mut self, space: &SearchSpace, n_objectives: usize) {
-        if self.space.as_ref() != Some(space) || self.n_objectives != n_objectives {
-            *self = TrialMemo {
-                space: Some(space.clone()),
-                n_objectives,
-                ..TrialMemo::default()
-            };
-        }
-    }
-}
-
-/// Reads a trial's coordinates into `row` by merging its (sorted) parameter names with the
-/// space's, sorted in `by_name`.
-fn read_coords(t: &FrozenTrial, by_name: &[(&str, usize)], axes: &[Axis<'_>], row: &mut [f64]) {
-    row.fill(f64::NAN);
-    let mut j = 0;
-    'params: for (name, value) in &t.params {
-        // One comparison per step: both lists are sorted by name.
-        while j < by_name.len() {
-            match by_name[j].0.cmp(name.as_str()) {
-                Ordering::Less => j += 1,
-                Ordering::Equal => {
-                    let i = by_name[j].1;
-                    row[i] = axes[i].coordinate(value).unwrap_or(f64::NAN);
-                    j += 1;
-                    continue 'params;
-                }
-                Ordering::Greater => continue 'params,
-            }
-        }
-        break;
+/// The loss of `value` under `direction` (smaller is better).
+fn loss(value: f64, direction: Direction) -> f64 {
+    match direction {
+        Direction::Minimize => value,
+        Direction::Maximize => -value,
     }
 }
 
 impl Observations {
-    /// Reads `study` (leaving out trial `number`, the one being asked), through `memo`.
-    #[cfg(test)]
+    /// Reads `study`, leaving out trial `number` (the one being asked), and splits it with
+    /// the config's `constant_liar`, `gamma` and `max_below`.
     pub fn collect(
-        memo: &mut TrialMemo,
         space: &SearchSpace,
         axes: &[Axis<'_>],
         study: &StudyView<'_>,
         number: u64,
-        p: &SplitParams,
+        split: &TpeConfig,
     ) -> Self {
-        let mut obs = Observations::default();
-        obs.refill(memo, space, axes, study, number, p);
+        let specs = space.params();
+        let multi_objective = study.directions.len() > 1;
+        let mut obs = Observations {
+            width: specs.len(),
+            coords: Vec::with_capacity(study.trials.len() * specs.len()),
+            below: Vec::with_capacity(study.trials.len()),
+            multi_objective,
+        };
+        // The trials that rank by `Rank`, and the rows and loss vectors of the complete
+        // trials of a multi-objective study with a finite value per objective.
+        let mut ranked: Vec<(Rank, usize)> = Vec::with_capacity(study.trials.len());
+        let mut front_rows: Vec<usize> = Vec::new();
+        let mut front_losses: Vec<f64> = Vec::new();
+        let usable = study.trials.iter().filter(|t| {
+            t.number != number
+                && match t.state {
+                    TrialState::Complete | TrialState::Pruned => true,
+                    TrialState::Running => split.constant_liar,
+                    _ => false,
+                }
+        });
+        let mut by_name: Vec<(&str, usize)> =
+            specs.iter().map(|s| s.name.as_str()).zip(0..).collect();
+        by_name.sort_unstable();
+        for (row, t) in usable.enumerate() {
+            obs.coords.resize(obs.coords.len() + specs.len(), f64::NAN);
+            let start = row * specs.len();
+            read_coordinates(t, &by_name, axes, &mut obs.coords[start..]);
+            obs.below.push(false);
+            let rank = |class, first, second| (class, first, second, t.number);
+            match t.state {
+                TrialState::Complete if multi_objective => match finite_losses(t, study) {
+                    Some(losses) => {
+                        front_rows.push(row);
+                        front_losses.extend(losses);
+                    }
+                    None => ranked.push((rank(2, 0.0, 0.0), row)),
+                },
+                TrialState::Complete => {
+                    let value = t.value().unwrap_or(f64::NAN);
+                    let first = nan_last(loss(value, study.direction()));
+                    ranked.push((rank(0, first, 0.0), row));
+                }
+                TrialState::Pruned => {
+                    // A trial that reported nothing ranks as if at step -1.
+                    let (step, value) = t
+                        .last_intermediate()
+                        .map_or((-1.0, 0.0), |(s, v)| (s as f64, v));
+                    let second = nan_last(loss(value, study.direction()));
+                    ranked.push((rank(1, -step, second), row));
+                }
+                // Running (constant liar): always "above".
+                _ => {}
+            }
+        }
+
+        let n = ranked.len() + front_rows.len();
+        let n_below = ((split.gamma * n as f64).ceil() as usize)
+            .min(split.max_below)
+            .min(n);
+        let from_front = n_below.min(front_rows.len());
+        if from_front > 0 {
+            let m = study.directions.len();
+            for i in pareto::select_below(&front_losses, m, from_front) {
+                obs.below[front_rows[i]] = true;
+            }
+        }
+        let from_ranked = n_below - from_front;
+        if from_ranked > 0 {
+            // Which trials are the best matters, not their order.
+            ranked.select_nth_unstable_by(from_ranked - 1, |a, b| rank_order(&a.0, &b.0));
+            for &(_, row) in &ranked[..from_ranked] {
+                obs.below[row] = true;
+            }
+        }
         obs
     }
 
-    /// `Observations::collect` (the tests' entry point) into `self`, reusing its buffers.
-    pub fn refill(
-        &mut self,
-        memo: &mut TrialMemo,
-        space: &SearchSpace,
-        axes: &[Axis<'_>],
-        study: &StudyView<'_>,
-        number: u64,
-        p: &SplitParams,
-    ) {
-        let width = space.params().len();
-        let m = study.directions.len().max(1);
-        memo.check(space, m);
-        // Parameter indices by name, for trials read afresh (built on the first).
-        let mut by_name: Vec<(&str, usize)> = Vec::new();
-        let sign = |d: Direction| if d == Direction::Minimize { 1.0 } else { -1.0 };
-        let signs: Vec<f64> = study.directions.iter().map(|&d| sign(d)).collect();
-        let sign0 = sign(study.direction());
-        let multi = signs.len() > 1;
-        // Trial numbers are dense from 0; far larger ones are simply not remembered.
-        let memo_limit = 4 * study.trials.len() + 1024;
-
-        let mut coords = std::mem::take(&mut self.coords);
-        coords.clear();
-        let mut numbers = std::mem::take(&mut self.numbers);
-        numbers.clear();
-        let mut keys = std::mem::take(&mut self.keys);
-        keys.clear();
-        let mut front = std::mem::take(&mut self.front); // multi-objective loss vectors
-        front.clear();
-        let mut front_rows = std::mem::take(&mut self.front_rows);
-        front_rows.clear();
-        let mut fresh_values: Vec<f64> = vec![f64::NAN; m];
-        let mut rows = 0;
-        for t in study.trials {
-            let code = match t.state {
-                TrialState::Complete => COMPLETE,
-                TrialState::Pruned => PRUNED,
-                TrialState::Running if p.constant_liar => 0,
-                _ => continue,
-            };
-            if t.number == number {
-                continue;
-            }
-            let slot = t.number as usize;
-            let start = coords.len();
-            numbers.push(t.number);
-            let (values, last): (&[f64], (f64, f64)) = if code != 0
-                && memo.state.get(slot) == Some(&code)
-                && memo.n_params[slot] as usize == t.params.len()
-            {
-                coords.extend_from_slice(&memo.coords[slot * width..][..width]);
-                (&memo.values[slot * m..][..m], memo.last[slot])
-            } else {
-                if by_name.is_empty() {
-                    let params = space.params().iter().enumerate();
-                    by_name.extend(params.map(|(i, s)| (s.name.as_str(), i)));
-                    by_name.sort_unstable();
-                }
-                coords.resize(start + width, f64::NAN);
-                read_coords(t, &by_name, axes, &mut coords[start..]);
-                let vs = t.values.as_deref().unwrap_or(&[]);
-                fresh_values.fill(f64::NAN);
-                if vs.len() == m {
-                    fresh_values.copy_from_slice(vs);
-                }
-                let last = t
-                    .last_intermediate()
-                    .map_or((f64::NAN, f64::NAN), |(s, v)| (s as f64, v));
-                if code != 0 && slot < memo_limit {
-                    if memo.state.len() <= slot {
-                        memo.state.resize(slot + 1, 0);
-                        memo.n_params.resize(slot + 1, 0);
-                        memo.coords.resize((slot + 1) * width, f64::NAN);
-                        memo.values.resize((slot + 1) * m, f64::NAN);
-                        memo.last.resize(slot + 1, (f64::NAN, f64::NAN));
-                    }
-                    memo.state[slot] = code;
-                    memo.n_params[slot] = t.params.len() as u32;
-                    memo.coords[slot * width..][..width].copy_from_slice(&coords[start..]);
-                    memo.values[slot * m..][..m].copy_from_slice(&fresh_values);
-                    memo.last[slot] = last;
-                }
-                (&fresh_values[..], last)
-            };
-            let key: Option<Key> = match code {
-                COMPLETE if multi => {
-                    if values.iter().all(|v| v.is_finite()) {
-                        front.extend(values.iter().zip(&signs).map(|(v, s)| v * s));
-                        front_rows.push(rows);
-                        None
-                    } else {
-                        Some((2, 0.0, 0.0, t.number))
-                    }
-                }
-                COMPLETE => Some((0, finite_or_worst(values[0] * sign0), 0.0, t.number)),
-                PRUNED if last.0.is_nan() => Some((1, 1.0, 0.0, t.number)),
-                PRUNED => Some((1, -last.0, finite_or_worst(last.1 * sign0), t.number)),
-                _ => None,
-            };
-            if let Some(k) = key {
-                keys.push((k, rows));
-            }
-            rows += 1;
-        }
-
-        let n = keys.len() + front_rows.len();
-        let n_below = ((p.gamma * n as f64).ceil() as usize)
-            .min(p.max_below)
-            .min(n);
-        let mut below = std::mem::take(&mut self.below);
-        below.clear();
-        below.resize(rows, false);
-        let mut rest = n_below;
-        if multi && !front_rows.is_empty() {
-            let take = rest.min(front_rows.len());
-            for i in pareto::select_below(&front, signs.len(), take) {
-                below[front_rows[i]] = true;
-            }
-            rest -= take;
-        }
-        if rest > 0 {
-            if rest < keys.len() {
-                keys.select_nth_unstable_by(rest - 1, |a, b| cmp_key(&a.0, &b.0));
-            }
-            for &(_, row) in keys.iter().take(rest) {
-                below[row] = true;
-            }
-        }
-        *self = Observations {
-            width,
-            coords,
-            below,
-            numbers,
-            multi_objective: multi,
-            keys,
-            front,
-            front_rows,
-        };
-    }
-
     /// Number of rows.
-    #[cfg(test)]
     pub fn rows(&self) -> usize {
         self.below.len()
     }
@@ -292,22 +155,51 @@ impl Observations {
     }
 }
 
-/// Optuna's `default_weights`: 1 for the newest 25 observations, a linear ramp from
-/// `1/n` up to 1 for the older ones (oldest first).
-pub(super) fn default_weights(n: usize, out: &mut Vec<f64>) {
-    out.clear();
-    if n > 25 {
-        let ramp = n - 25;
-        let lo = 1.0 / n as f64;
-        out.extend((0..ramp).map(|i| {
-            if ramp == 1 {
-                lo
-            } else {
-                lo + (1.0 - lo) * i as f64 / (ramp - 1) as f64
+/// Writes the coordinates of trial `t` into `row` (NaN stays where a parameter is missing).
+/// `by_name` lists the space's parameters sorted by name, as a trial's parameters are: one
+/// pass over both, cheaper than looking each name up in the trial's map.
+fn read_coordinates(
+    t: &FrozenTrial,
+    by_name: &[(&str, usize)],
+    axes: &[Axis<'_>],
+    row: &mut [f64],
+) {
+    let mut space = by_name.iter().peekable();
+    for (name, value) in &t.params {
+        while let Some(&&(space_name, i)) = space.peek() {
+            let order = space_name.cmp(name.as_str());
+            if order.is_gt() {
+                break; // not a parameter of the space
             }
-        }));
+            space.next();
+            if order.is_eq() {
+                row[i] = axes[i].coordinate(value).unwrap_or(f64::NAN);
+                break;
+            }
+        }
     }
-    out.resize(n, 1.0);
+}
+
+/// A complete trial's values as losses, when there is one finite value per objective.
+fn finite_losses(t: &FrozenTrial, study: &StudyView<'_>) -> Option<Vec<f64>> {
+    let values = t.values.as_deref()?;
+    let all_finite = values.iter().all(|v| v.is_finite());
+    (values.len() == study.directions.len() && all_finite).then(|| {
+        let pairs = values.iter().zip(study.directions);
+        pairs.map(|(&v, &d)| loss(v, d)).collect()
+    })
+}
+
+/// Optuna's `default_weights`: 1 for the newest 25 observations, a linear ramp from
+/// `1/n` up to 1 for the older ones (oldest first), so that old trials count less.
+pub(super) fn default_weights(n: usize) -> Vec<f64> {
+    let (ramp, lo) = (n.saturating_sub(25), 1.0 / n as f64);
+    let weight = |i: usize| match i {
+        _ if i >= ramp => 1.0,
+        _ if ramp == 1 => lo,
+        _ => lo + (1.0 - lo) * i as f64 / (ramp - 1) as f64,
+    };
+    (0..n).map(weight).collect()
 }
 
 #[cfg(test)]
@@ -316,10 +208,8 @@ mod tests {
 
     #[test]
     fn weights_ramp_for_old_observations() {
-        let mut w = Vec::new();
-        default_weights(10, &mut w);
-        assert_eq!(w, vec![1.0; 10]);
-        default_weights(100, &mut w);
+        assert_eq!(default_weights(10), vec![1.0; 10]);
+        let w = default_weights(100);
         assert_eq!(w.len(), 100);
         assert!((w[0] - 0.01).abs() < 1e-12);
         assert!((w[74] - 1.0).abs() < 1e-12);

@@ -11,8 +11,8 @@
 
 use super::TpeConfig;
 use super::axis::Axis;
-use super::observe::{Observations, SplitParams, TrialMemo, default_weights};
-use super::parzen::{EvalScratch, Mixture, MixtureParams};
+use super::observe::{Observations, default_weights};
+use super::parzen::ParzenEstimator;
 use kiln_core::{
     Params, Result, Rng, SearchSpace, SearchStrategy, StudyView, Suggestion, TrialState,
 };
@@ -21,68 +21,23 @@ use kiln_core::{
 ///
 /// Stateless: each ask draws from its own stream `Rng::derive(seed, [number])` and reads
 /// everything else from the study, so parallel and resumed runs reproduce the sequence
-/// (`save_state` is `null`). What it keeps between asks are caches that never change a
-/// suggestion: finished trials' coordinates by number (see `TrialMemo`) and scratch
-/// buffers.
+/// (`save_state` is `null`).
 #[derive(Debug, Clone)]
 pub struct TpeSearch {
     config: TpeConfig,
     seed: u64,
-    scratch: Scratch,
-    memo: TrialMemo,
-    /// The last ask's observations, kept for their buffers.
-    observations: Observations,
-}
-
-/// Buffers reused from one ask to the next (not state: never saved; each is overwritten
-/// before it is read, except the memo of discrete cell masses, a pure function of its key).
-#[derive(Debug, Clone, Default)]
-struct Scratch {
-    /// Observation coordinates, one column per dimension of the group.
-    below: Vec<Vec<f64>>,
-    above: Vec<Vec<f64>>,
-    w_below: Vec<f64>,
-    w_above: Vec<f64>,
-    cands: Vec<f64>,
-    log_l: Vec<f64>,
-    log_g: Vec<f64>,
-    eval: EvalScratch,
-    /// Each observation's group (see `sample_group`).
-    group: Vec<u8>,
-    /// The trial numbers of this ask's "above" rows, and of those `g` was last fitted to
-    /// (with the group and the space): see `sample_group`.
-    above_rows: Vec<u64>,
-    g_rows: Vec<u64>,
-    g_dims: Vec<usize>,
-    g_space: Option<SearchSpace>,
-    /// The "below" and "above" estimators, refitted in place.
-    l: Mixture,
-    g: Mixture,
 }
 
 impl TpeSearch {
     /// A TPE search with `config`, seeded with `seed` (the config's `seed` is ignored here;
-    /// [`super::register`] resolves it). The config must be valid (see `TpeConfig::check`).
+    /// [`crate::register`] resolves it). The config must be valid (see `TpeConfig::check`).
     pub fn new(config: TpeConfig, seed: u64) -> Self {
-        TpeSearch {
-            config,
-            seed,
-            scratch: Scratch::default(),
-            memo: TrialMemo::default(),
-            observations: Observations::default(),
-        }
-    }
-
-    fn mixture_params(&self) -> MixtureParams {
-        MixtureParams {
-            consider_endpoints: self.config.consider_endpoints,
-            prior_weight: self.config.prior_weight,
-        }
+        TpeSearch { config, seed }
     }
 
     /// Samples the parameters `members` (indices into the space) jointly into `chosen`.
     fn sample_group(
-        &mut self,
+        &self,
         space: &SearchSpace,
         axes: &[Axis<'_>],
         obs: &Observations,
@@ -91,119 +46,61 @@ impl TpeSearch {
         chosen: &mut Params,
     ) {
         let specs = space.params();
-        let dims: Vec<usize> = members
-            .iter()
-            .copied()
-            .filter(|&i| !axes[i].is_single())
-            .collect();
-        for &i in members.iter().filter(|&&i| axes[i].is_single()) {
+        let (single, dims): (Vec<usize>, Vec<usize>) =
+            members.iter().partition(|&&i| axes[i].is_single());
+        for &i in &single {
             chosen.insert(specs[i].name.clone(), axes[i].value(0.5));
         }
         if dims.is_empty() {
             return;
         }
-        let group_axes: Vec<&Axis<'_>> = dims.iter().map(|&i| &axes[i]).collect();
-        let p = self.mixture_params();
-        let n_candidates = self.config.n_ei_candidates.max(1);
-        let s = &mut self.scratch;
-        for cols in [&mut s.below, &mut s.above] {
-            cols.resize_with(dims.len(), Vec::new);
-            cols.iter_mut().for_each(Vec::clear);
-        }
-        s.w_below.clear();
-        let mut n_above = 0;
-        // Each row's group (0: a parameter inactive, 1: below, 2: above), then the columns.
-        s.group.clear();
-        s.group
-            .extend(obs.below.iter().enumerate().map(|(r, &below)| {
-                let row = obs.row(r);
-                if dims.iter().any(|&i| row[i].is_nan()) {
-                    0
-                } else if below {
-                    1
-                } else {
-                    2
-                }
-            }));
-        s.above_rows.clear();
-        s.above_rows.extend(
-            s.group
-                .iter()
-                .zip(&obs.numbers)
-                .filter(|&(&g, _)| g == 2)
-                .map(|(_, &number)| number),
-        );
-        // When the "above" rows are those `g` was fitted to plus new ones after them (a
-        // sequential study, once it is past the bandwidth floor's growth), `g` is extended
-        // with the new rows only: the same estimator, bit for bit, for a fraction of the
-        // work. Anything else (new "below" trials, running trials that finished, another
-        // group or space) refits.
-        let fitted = s.g_rows.len();
-        let extend = s.g.can_append()
-            && s.g_dims == dims
-            && s.g_space.as_ref() == Some(space)
-            && s.above_rows.len() > fitted
-            && s.above_rows[..fitted] == s.g_rows[..];
-        let skip_above = if extend { fitted } else { 0 };
-        // One pass over the rows, each row's coordinates into its group's columns.
-        let mut above_seen = 0;
-        for (r, &g) in s.group.iter().enumerate() {
-            let cols = match g {
-                1 => &mut s.below,
-                2 => {
-                    above_seen += 1;
-                    if above_seen <= skip_above {
-                        continue;
-                    }
-                    &mut s.above
-                }
-                _ => continue,
-            };
+        // The coordinates of the trials where every member was active, "below" and "above".
+        let mut below: Vec<Vec<f64>> = vec![Vec::new(); dims.len()];
+        let mut above: Vec<Vec<f64>> = vec![Vec::with_capacity(obs.rows()); dims.len()];
+        for r in 0..obs.rows() {
             let row = obs.row(r);
-            for (col, &i) in cols.iter_mut().zip(&dims) {
-                col.push(row[i]);
+            if dims.iter().any(|&i| row[i].is_nan()) {
+                continue;
+            }
+            let columns = if obs.below[r] { &mut below } else { &mut above };
+            for (column, &i) in columns.iter_mut().zip(&dims) {
+                column.push(row[i]);
             }
         }
-        n_above += s.above_rows.len();
-        s.w_below.resize(s.below.first().map_or(0, Vec::len), 1.0);
-        if s.w_below.is_empty() && n_above == 0 {
-            // Never observed (a branch no trial took yet): nothing to learn from.
+        let (n_below, n_above) = (below[0].len(), above[0].len());
+        if n_below + n_above == 0 {
+            // A branch no trial took yet: nothing to learn from.
             for &i in &dims {
                 chosen.insert(specs[i].name.clone(), specs[i].distribution.sample(rng));
             }
             return;
         }
-        if !obs.multi_objective {
-            // Optuna's recency ramp; flat for the (at most 25 by default) below group.
-            default_weights(s.w_below.len(), &mut s.w_below);
-        }
-        default_weights(n_above, &mut s.w_above);
-        s.l.fit(&s.below, &s.w_below, &group_axes, &p);
-        s.l.sample(rng, n_candidates, &group_axes, &mut s.cands);
-        s.l.log_pdf(&s.cands, &group_axes, &mut s.log_l, &mut s.eval);
-        if extend {
-            s.g.append(&s.above, &s.w_above, &p);
+        // Optuna's recency ramp (flat for a "below" group of at most 25); with several
+        // objectives every "below" observation weighs the same.
+        let below_weights = if obs.multi_objective {
+            vec![1.0; n_below]
         } else {
-            s.g.fit(&s.above, &s.w_above, &group_axes, &p);
-            if s.g_space.as_ref() != Some(space) {
-                s.g_space = Some(space.clone());
-            }
-            s.g_dims.clone_from(&dims);
-        }
-        std::mem::swap(&mut s.g_rows, &mut s.above_rows);
-        s.g.log_pdf(&s.cands, &group_axes, &mut s.log_g, &mut s.eval);
+            default_weights(n_below)
+        };
+        let above_weights = default_weights(n_above);
+        let group_axes: Vec<&Axis<'_>> = dims.iter().map(|&i| &axes[i]).collect();
+        let l = ParzenEstimator::fit(below, &below_weights, &group_axes, &self.config);
+        let candidates: Vec<Vec<f64>> = (0..self.config.n_ei_candidates.max(1))
+            .map(|_| l.sample(rng, &group_axes))
+            .collect();
+        let log_l = l.log_pdf(&candidates, &group_axes);
+        let g = ParzenEstimator::fit(above, &above_weights, &group_axes, &self.config);
+        let log_g = g.log_pdf(&candidates, &group_axes);
+        // The largest l / g; the first of equal ones.
         let mut best = 0;
         let mut best_score = f64::NEG_INFINITY;
-        for (c, (ll, lg)) in s.log_l.iter().zip(&s.log_g).enumerate() {
-            let score = ll - lg;
-            if score > best_score {
+        for (c, (ll, lg)) in log_l.iter().zip(&log_g).enumerate() {
+            if ll - lg > best_score {
                 best = c;
-                best_score = score;
+                best_score = ll - lg;
             }
         }
-        let d = dims.len();
-        for (j, &i) in dims.iter().enumerate() {
-            let u = s.cands[best * d + j];
+        for (&i, &u) in dims.iter().zip(&candidates[best]) {
             chosen.insert(specs[i].name.clone(), axes[i].value(u));
         }
     }
@@ -230,13 +127,7 @@ impl SearchStrategy for TpeSearch {
             .iter()
             .map(|p| Axis::new(&p.distribution))
             .collect();
-        let split = SplitParams {
-            constant_liar: self.config.constant_liar,
-            gamma: self.config.gamma,
-            max_below: self.config.max_below,
-        };
-        let mut obs = std::mem::take(&mut self.observations);
-        obs.refill(&mut self.memo, space, &axes, study, number, &split);
+        let obs = Observations::collect(space, &axes, study, number, &self.config);
 
         let specs = space.params();
         let parent: Vec<Option<usize>> = specs
@@ -280,7 +171,6 @@ impl SearchStrategy for TpeSearch {
                 self.sample_group(space, &axes, &obs, g, &mut rng, &mut chosen);
             }
         }
-        self.observations = obs;
         Ok(Suggestion::new(chosen))
     }
 }
