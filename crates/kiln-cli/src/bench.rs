@@ -140,6 +140,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         repeats: args.repeats,
         seed: 0,
     };
+    bench.check()?;
     if !args.json {
         println!(
             "{} training images of {}×{}×{}; batch {}, {} warm-up steps, median of {} epoch(s)",

@@ -64,18 +64,27 @@ pub struct TrainBench<'a> {
 }
 
 impl TrainBench<'_> {
-    /// Times `model` (a registered model kind, default parameters) on `device`.
-    pub fn run(&self, device_name: &str, model: &str) -> kiln_core::Result<TrainBenchRow> {
-        if self.batch == 0 || self.repeats == 0 || self.train.len() < self.batch {
+    /// Whether the batch fits the data and at least one epoch is timed.
+    pub fn check(&self) -> kiln_core::Result<()> {
+        if self.batch == 0 || self.train.len() < self.batch {
             return Err(Error::config(
-                "bench",
+                "--batch",
                 format!(
-                    "need batch ≥ 1, repeats ≥ 1 and at least one batch of data ({} images, batch {})",
+                    "must be 1 to the {} training images, not {}",
                     self.train.len(),
                     self.batch
                 ),
             ));
         }
+        if self.repeats == 0 {
+            return Err(Error::config("--repeats", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Times `model` (a registered model kind, default parameters) on `device`.
+    pub fn run(&self, device_name: &str, model: &str) -> kiln_core::Result<TrainBenchRow> {
+        self.check()?;
         let device = crate::device::parse(device_name)
             .map_err(|m| Error::config("device", m))?
             .autodiff();

@@ -117,8 +117,7 @@ pub fn build(
     params: &serde_json::Value,
     ctx: &BuildContext,
 ) -> Result<Box<dyn Pruner>> {
-    let mut own = Registry::new();
-    register(&mut own.registrar(concat!("crate ", env!("CARGO_PKG_NAME"))))?;
+    let own = Registry::of(concat!("crate ", env!("CARGO_PKG_NAME")), register)?;
     let spec = PluginSpec {
         kind: kind.to_string(),
         params: params.clone(),

@@ -93,8 +93,7 @@ pub fn register(r: &mut Registrar<'_>) -> Result<()> {
 /// registry: [`register`]'s list is registered into a registry of its own, so there is no
 /// second list of kinds. An unknown kind is an error naming `{ctx.key}.kind`.
 fn build(kind: &str, params: &serde_json::Value, ctx: &BuildContext) -> Result<Box<dyn Scheduler>> {
-    let mut own = Registry::new();
-    register(&mut own.registrar(concat!("crate ", env!("CARGO_PKG_NAME"))))?;
+    let own = Registry::of(concat!("crate ", env!("CARGO_PKG_NAME")), register)?;
     let spec = PluginSpec {
         kind: kind.to_string(),
         params: params.clone(),

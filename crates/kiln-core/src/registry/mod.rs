@@ -138,6 +138,15 @@ impl Registry {
         Ok(registry)
     }
 
+    /// A registry holding only what `register` registers, attributed to `origin`: how a
+    /// wrapping plugin (a pruner around a pruner) builds its inner one by kind without the
+    /// registry it is registered in, and what a crate's tests check it against.
+    pub fn of(origin: &str, register: fn(&mut Registrar<'_>) -> Result<()>) -> Result<Self> {
+        let mut registry = Registry::new();
+        register(&mut registry.registrar(origin))?;
+        Ok(registry)
+    }
+
     /// A registrar whose registrations are attributed to `origin`.
     pub fn registrar(&mut self, origin: &str) -> Registrar<'_> {
         Registrar {

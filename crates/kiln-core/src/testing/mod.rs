@@ -42,7 +42,5 @@ pub fn spec(value: serde_json::Value) -> PluginSpec {
 
 /// The registry of the given registration function alone.
 pub fn registry_of(register: fn(&mut crate::Registrar<'_>) -> crate::Result<()>) -> Registry {
-    let mut r = Registry::new();
-    register(&mut r.registrar("test")).expect("plugins register without error");
-    r
+    Registry::of("test", register).expect("plugins register without error")
 }

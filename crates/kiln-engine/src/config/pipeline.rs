@@ -85,11 +85,10 @@ pub struct Pipeline {
     /// The device of stages other than `tune`.
     pub device: String,
     /// The slots a study's workers are pinned to, one worker each, spread over the devices
-    /// first: with `devices = ["cuda:0", "cuda:1"]` and two slots each, worker 0 gets
+    /// first (empty without `devices`): with `devices = ["cuda:0", "cuda:1"]` and two slots
+    /// each, worker 0 gets
     /// `cuda:0` slot 0, worker 1 `cuda:1` slot 0, worker 2 `cuda:0` slot 1…
     pub slots: Vec<DeviceSlot>,
-    /// Whether `devices` was given: then a study may not have more workers than slots.
-    pub slots_bounded: bool,
     /// Default trials at once.
     pub workers: usize,
     /// The dataset.
@@ -140,7 +139,8 @@ impl Pipeline {
             return Err(source.error("workers", "must be at least 1"));
         }
         let (device, slots) = device_slots(&config, source)?;
-        let slots_bounded = !config.devices.is_empty();
+        // With `devices`, a study may not have more workers than slots.
+        let slots_bounded = !slots.is_empty();
         let workers = match config.workers {
             Some(w) if slots_bounded && w > slots.len() => {
                 return Err(source.error(
@@ -154,7 +154,7 @@ impl Pipeline {
                 ));
             }
             Some(w) => w,
-            None => slots.len(),
+            None => slots.len().max(1),
         };
         if !config.trainer.objective.per_epoch() {
             return Err(source.error("trainer.objective", "must be val_accuracy or val_loss"));
@@ -178,7 +178,6 @@ impl Pipeline {
             seed: config.seed,
             device,
             slots,
-            slots_bounded,
             workers,
             dataset: spec(&config.dataset, "dataset").map_err(loc)?,
             model: spec(&config.model, "model").map_err(loc)?,
@@ -289,7 +288,7 @@ impl Pipeline {
                 None
             };
             if let Some(w) = study.as_ref().and_then(|plan| plan.config.workers)
-                && p.slots_bounded
+                && p.pinned()
                 && w > p.slots.len()
             {
                 return Err(source.error(
@@ -313,11 +312,16 @@ impl Pipeline {
         Ok(p)
     }
 
+    /// Whether `devices` pins a study's trials to slots.
+    pub fn pinned(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
     /// The slots of a study with `workers` (the stage's own, else the pipeline's): the
     /// first of the device slots, or that many on `device` where no `devices` was given.
     pub fn study_slots(&self, workers: Option<usize>) -> Vec<DeviceSlot> {
         let n = workers.unwrap_or(self.workers).max(1);
-        if self.slots_bounded {
+        if self.pinned() {
             return self.slots.iter().take(n).cloned().collect();
         }
         (0..n)
@@ -503,17 +507,8 @@ fn device_slots(config: &PipelineConfig, source: &Source) -> Result<(String, Vec
         (None, None) => "cpu".to_string(),
     };
     crate::device::parse(&device).map_err(|m| source.error("device", m))?;
-    if config.devices.is_empty() {
-        // No `devices`: every worker trains on `device`, as many as `workers` says.
-        let workers = config.workers.unwrap_or(1);
-        let slots = (0..workers)
-            .map(|slot| DeviceSlot {
-                device: device.clone(),
-                slot,
-            })
-            .collect();
-        return Ok((device, slots));
-    }
+    // Spread over the devices first; none without `devices` (every worker then trains on
+    // `device`, as many as `workers` says).
     let slots = (0..per)
         .flat_map(|slot| {
             config.devices.iter().map(move |d| DeviceSlot {

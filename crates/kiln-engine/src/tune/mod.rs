@@ -235,10 +235,10 @@ pub fn run(
         .iter()
         .map(|s| {
             crate::device::parse(&s.device)
-                .map_err(|m| EngineError::Core(Error::config(format!("{key}.devices"), m)))
+                .map_err(|m| EngineError::Core(Error::config("devices", m)))
         })
         .collect::<Result<Vec<_>>>()?;
-    let pinned = ctx.pipeline.slots_bounded;
+    let pinned = ctx.pipeline.pinned();
     let before = storage
         .trials(study.id)?
         .iter()
